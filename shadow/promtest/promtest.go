@@ -376,7 +376,10 @@ func (am *Alertmanager) WaitForAlerts(t testing.TB, timeout time.Duration, ok fu
 	}
 }
 
-// Pushgateway is a running Pushgateway (no persistence).
+// Pushgateway is a running Pushgateway. Its persistence file lives in the
+// test's temporary directory: Debian's build defaults to
+// /var/lib/prometheus/pushgateway.data, which would leak groups from one test
+// (or one test run) into the next.
 type Pushgateway struct {
 	URL  string // http://127.0.0.1:PORT
 	Addr string // 127.0.0.1:PORT
@@ -391,6 +394,7 @@ func StartPushgateway(t testing.TB) *Pushgateway {
 	pg := &Pushgateway{URL: "http://" + addr, Addr: addr}
 	start(t, "pushgateway", bin, []string{
 		"--web.listen-address=" + addr,
+		"--persistence.file=" + filepath.Join(dir, "pushgateway.data"),
 		"--log.level=warn",
 	}, dir, pg.URL+"/-/ready")
 	return pg

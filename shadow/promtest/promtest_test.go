@@ -154,3 +154,24 @@ func TestPrometheusYAMLEmpty(t *testing.T) {
 		t.Errorf("promtool check config: %s\n%s", out, b)
 	}
 }
+
+// Debian's Pushgateway persists to a shared file by default; two gateways of
+// one test run must not share state.
+func TestPushgatewaysAreIsolated(t *testing.T) {
+	// The first gateway stops (and persists) at the end of its subtest.
+	t.Run("first", func(t *testing.T) {
+		pg1 := StartPushgateway(t)
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "promtest_isolated", Help: "A pushed gauge."})
+		if err := push.New(pg1.URL, "iso").Collector(g).Add(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	pg2 := StartPushgateway(t)
+	text, err := pg2.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "promtest_isolated") {
+		t.Errorf("a new Pushgateway starts with another's groups")
+	}
+}
