@@ -240,6 +240,56 @@ func (p *Prometheus) WaitForQuery(t testing.TB, expr string, timeout time.Durati
 	}
 }
 
+// NotificationsSent returns how many alerts Prometheus has sent to
+// Alertmanagers (prometheus_notifications_sent_total on its own /metrics).
+func (p *Prometheus) NotificationsSent(ctx context.Context) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("prometheus %s: %w", p.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "prometheus_notifications_sent_total") {
+			continue
+		}
+		f := strings.Fields(line)
+		var v float64
+		if _, err := fmt.Sscan(f[len(f)-1], &v); err != nil {
+			return 0, fmt.Errorf("prometheus %s: %q: %w", p.URL, line, err)
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// WaitForNotifications waits until Prometheus has sent at least n alerts to
+// Alertmanager, and fails the test after timeout.
+func (p *Prometheus) WaitForNotifications(t testing.TB, n float64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := p.NotificationsSent(ctx)
+		cancel()
+		if err == nil && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus sent %v alerts within %s, want at least %v (error %v)", got, timeout, n, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // NonEmpty accepts a query result with at least one sample or series.
 func NonEmpty(v model.Value) bool {
 	switch v := v.(type) {
