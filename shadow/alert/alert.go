@@ -433,7 +433,7 @@ func (n *Notifier) NotifyRun(ctx context.Context, r Run) error {
 		failed.Description = diff.Description
 		return n.Resolve(ctx, diff, failed)
 	case "differs":
-		diff.Description = fmt.Sprintf("Shadow run %s of dataset %s found %d rows only in legacy (C−M) and %d only in new (M−C), %d of them changed keys; similarity %.6f. Triage: shadow log discrepancies --run %s",
+		diff.Description = fmt.Sprintf("Shadow run %s of dataset %s found %d rows only in legacy (C−M) and %d only in new (M−C), with %d changed keys; similarity %.6f. Triage: shadow log discrepancies --run %s",
 			r.RunID, r.Dataset, r.OnlyInLegacy, r.OnlyInNew, r.Changed, r.Similarity, r.RunID)
 		failed.Description = fmt.Sprintf("Shadow run %s of dataset %s completed.", r.RunID, r.Dataset)
 		return errors.Join(n.Fire(ctx, diff), n.Resolve(ctx, failed))

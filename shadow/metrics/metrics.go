@@ -123,6 +123,7 @@ const (
 	DefaultCohort = "default"
 	OtherCohort   = "other"
 	MaxCohorts    = 64
+	maxWarned     = 256
 )
 
 // Metric names (contracts §7), plus the decider's outcome latency.
@@ -613,7 +614,7 @@ func (m *Metrics) cohortLocked(c string) string {
 		return c
 	}
 	if len(m.cohorts) >= MaxCohorts {
-		if !m.warned["cohort:"+c] {
+		if !m.warned["cohort:"+c] && len(m.warned) < maxWarned {
 			m.warned["cohort:"+c] = true
 			m.log.Warn("metrics: too many decider cohorts; counting this one as other", "cohort", c, "max", MaxCohorts)
 		}
@@ -636,7 +637,9 @@ func (m *Metrics) addCohort(c string) {
 func (m *Metrics) warnOnce(key, msg string, args ...any) {
 	m.mu.Lock()
 	seen := m.warned[key]
-	m.warned[key] = true
+	if len(m.warned) < maxWarned { // bounded: callers may pass anything
+		m.warned[key] = true
+	}
 	m.mu.Unlock()
 	if !seen {
 		m.log.Warn(msg, args...)
