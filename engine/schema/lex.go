@@ -9,13 +9,13 @@ import (
 type tokKind int
 
 const (
-	tEOF     tokKind = iota
-	tIdent           // unquoted identifier or keyword; text as written
-	tQuoted          // "quoted identifier"; text unescaped
-	tString          // 'string' or $$string$$; text unescaped
-	tNumber          // 12, -3.5, 1e10, 0xCAFE
-	tUUID            // 5a1c395e-b41f-11e5-9f22-ba0be0483c18
-	tSymbol          // ( ) < > , ; . = { } [ ] : ? + - *
+	tEOF    tokKind = iota
+	tIdent          // unquoted identifier or keyword; text as written
+	tQuoted         // "quoted identifier"; text unescaped
+	tString         // 'string' or $$string$$; text unescaped
+	tNumber         // 12, -3.5, 1e10, 0xCAFE
+	tUUID           // 5a1c395e-b41f-11e5-9f22-ba0be0483c18
+	tSymbol         // ( ) < > , ; . = { } [ ] : ? + - *
 )
 
 func (k tokKind) String() string {
