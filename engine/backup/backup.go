@@ -77,7 +77,7 @@ func ParseLayout(s string) (Layout, error) {
 	case "", Medusa, Priam:
 		return l, nil
 	}
-	return "", fmt.Errorf("%w: layout %q: want medusa or priam", ErrFormat, s)
+	return "", fmt.Errorf("layout %q: want medusa or priam", s)
 }
 
 // DefaultSnapshotWindow is how far apart node snapshots of one cluster

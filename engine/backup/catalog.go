@@ -108,6 +108,9 @@ func (c *Catalog) progress(stage string, done, total int) {
 
 // where names the catalog in errors: the store URI plus the cluster root.
 func (c *Catalog) where() string {
+	if c.root == "" {
+		return c.store.URI()
+	}
 	return strings.TrimSuffix(c.store.URI(), "/") + "/" + c.root
 }
 
@@ -358,7 +361,7 @@ func (c *Catalog) Backup(ctx context.Context, id string) (*Backup, error) {
 		}
 		ids = append(ids, b.ID)
 	}
-	return nil, fmt.Errorf("%w: no backup %q in %s (newest: %s)", ErrNotFound, id, c.where(), strings.Join(ids, ", "))
+	return nil, fmt.Errorf("%w: %q is not a backup in %s (newest: %s)", ErrNotFound, id, c.where(), strings.Join(ids, ", "))
 }
 
 // load reads the manifests (Medusa) or meta files (Priam) of a backup's
