@@ -602,3 +602,27 @@ func TestJavaHashFolders(t *testing.T) {
 		}
 	}
 }
+
+func TestPriamPlainMetaUnderCompressedKey(t *testing.T) {
+	ctx := context.Background()
+	st, _ := objstore.Open(ctx, "file://"+t.TempDir(), objstore.Settings{})
+	pc := backuptest.Priam([]string{"r"}, 2)
+	if err := pc.WritePriam(ctx, st, day0, backuptest.Options{Compression: backup.LZ4}); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, st, backup.Options{})
+	bs, _ := c.Backups(ctx)
+	key := bs[0].Nodes[0].MetaKey
+	raw, _ := objstore.ReadAll(ctx, st, key)
+	dec, _ := backup.NewDecoder(bytes.NewReader(raw), backup.LZ4)
+	plain, err := io.ReadAll(dec)
+	if err != nil || !bytes.HasPrefix(plain, []byte("{")) {
+		t.Fatalf("meta decodes to %q, %v", plain[:min(20, len(plain))], err)
+	}
+	objstore.PutBytes(ctx, st, key, plain)
+	c = open(t, st, backup.Options{})
+	bs, _ = c.Backups(ctx)
+	if r := verify(t, c, bs[0]); !r.Complete {
+		t.Fatalf("plain meta under an LZ4 key: %v", r.Err())
+	}
+}

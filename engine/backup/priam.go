@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -279,21 +280,21 @@ type priamMeta struct {
 
 // readPriamMeta downloads and decodes one meta file.
 func (c *Catalog) readPriamMeta(ctx context.Context, n *NodeSnapshot) (*priamMeta, error) {
-	rc, err := objstore.OpenObject(ctx, c.store, n.MetaKey)
+	raw, err := objstore.ReadAll(ctx, c.store, n.MetaKey)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	dec, err := NewDecoder(rc, n.compression)
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(dec)
-	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
+	data := raw
+	// A meta file uploaded uncompressed under a compressed key is still
+	// read: JSON starts with "{", neither stream format does.
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		dec, err := NewDecoder(bytes.NewReader(raw), n.compression)
+		if err != nil {
+			return nil, err
+		}
+		if data, err = io.ReadAll(dec); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, n.MetaKey, err)
 		}
-		return nil, fmt.Errorf("%s: reading %s: %w", c.store.URI(), n.MetaKey, err)
 	}
 	var m priamMeta
 	if err := json.Unmarshal(data, &m); err != nil {
