@@ -142,7 +142,7 @@ func (p *parser) statement() error {
 			return p.createTable(start)
 		case p.peek().is("index"), p.peek().is("custom"), p.peek().is("materialized"),
 			p.peek().is("function"), p.peek().is("aggregate"), p.peek().is("trigger"),
-			p.peek().is("role"), p.peek().is("user"):
+			p.peek().is("role"), p.peek().is("user"), p.peek().is("search"), p.peek().is("virtual"):
 			return p.skipStatement()
 		}
 		return p.expected("KEYSPACE, TYPE or TABLE after CREATE")

@@ -17,7 +17,7 @@
 // Column types stay raw CQL type strings in a canonical spelling
 // ("frozen<map<text, int>>"); engine/cql parses them. Statements that do
 // not change tables (CREATE INDEX, MATERIALIZED VIEW, FUNCTION, AGGREGATE,
-// TRIGGER, ROLE, USER) are skipped. Anything else that is not valid DDL is
+// TRIGGER, ROLE, USER, DSE's SEARCH INDEX, VIRTUAL tables) are skipped. Anything else that is not valid DDL is
 // an error with the file, line and column.
 package schema
 
