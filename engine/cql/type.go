@@ -162,9 +162,11 @@ func Simple(k Kind) *Type { return &Type{Kind: k} }
 
 // ListOf, SetOf, MapOf build non-frozen (multi-cell) collections; call Freeze
 // for frozen ones.
-func ListOf(e *Type) *Type    { return &Type{Kind: KindList, Elems: []*Type{e.frozenInner()}} }
-func SetOf(e *Type) *Type     { return &Type{Kind: KindSet, Elems: []*Type{e.frozenInner()}} }
-func MapOf(k, v *Type) *Type  { return &Type{Kind: KindMap, Elems: []*Type{k.frozenInner(), v.frozenInner()}} }
+func ListOf(e *Type) *Type { return &Type{Kind: KindList, Elems: []*Type{e.frozenInner()}} }
+func SetOf(e *Type) *Type  { return &Type{Kind: KindSet, Elems: []*Type{e.frozenInner()}} }
+func MapOf(k, v *Type) *Type {
+	return &Type{Kind: KindMap, Elems: []*Type{k.frozenInner(), v.frozenInner()}}
+}
 func TupleOf(es ...*Type) *Type {
 	t := &Type{Kind: KindTuple, Frozen: true}
 	for _, e := range es {
@@ -220,7 +222,9 @@ func (t *Type) isCollectionOrUDT() bool {
 func (t *Type) MultiCell() bool { return t.isCollectionOrUDT() && !t.Frozen }
 
 // IsCollection reports list, set or map.
-func (t *Type) IsCollection() bool { return t.Kind == KindList || t.Kind == KindSet || t.Kind == KindMap }
+func (t *Type) IsCollection() bool {
+	return t.Kind == KindList || t.Kind == KindSet || t.Kind == KindMap
+}
 
 // FixedLen is Cassandra's valueLengthIfFixed: the byte length of every value
 // of the type, or -1 when values carry a length.
