@@ -1,0 +1,302 @@
+package sstable
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cassmove/shadow/engine/cql"
+	"github.com/cassmove/shadow/engine/token"
+)
+
+// Scanner streams the partitions of an SSTable and, within each, its
+// unfiltereds (rows and range tombstone markers) in clustering order. It
+// holds one decompressed chunk window plus the current row: memory does not
+// grow with the partition or the file. It is not safe for concurrent use.
+//
+//	sc, _ := r.Scan(ctx)
+//	defer sc.Close()
+//	for sc.NextPartition() {
+//		p := sc.Partition()          // key, token, deletion, static row
+//		for sc.Next() {
+//			u := sc.Unfiltered()     // valid until the next Next/NextPartition
+//		}
+//	}
+//	err := sc.Err()
+type Scanner struct {
+	r      *Reader
+	ds     dataStream
+	rd     rowDecoder
+	times  timeDecoder
+	header *Header
+	uint   bool
+	stats  []colInfo
+	regs   []colInfo
+	ctypes []*cql.Type
+
+	part        Partition
+	keyBuf      []byte
+	static      Row
+	staticArena []byte
+	staticCells []Cell
+	inPartition bool
+	u           Unfiltered
+	scratch     [][]byte
+	minToken    *token.Token
+	stopAt      int64 // stop before this uncompressed offset
+	err         error
+	closed      bool
+}
+
+// Scan starts a scan at the first partition.
+func (r *Reader) Scan(ctx context.Context) (*Scanner, error) {
+	f, err := openComponent(ctx, r.src, ComponentData)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := newChunkReader(ctx, f, r.src.Name(ComponentData), r.comp, r.crcs, r.opts.readAhead())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	h := &r.stats.Header
+	s := &Scanner{r: r, header: h, uint: r.version.UIntDeletionTime, ctypes: h.ClusteringTypes,
+		stats: makeColInfo(h.Statics), regs: makeColInfo(h.Regulars), stopAt: r.comp.DataLength}
+	s.times = timeDecoder{minTS: h.MinTimestamp, minLDT: uint32(h.MinLocalDeletionTime), minTTL: h.MinTTL, uintLDT: r.version.UIntDeletionTime}
+	s.rd.times = s.times
+	s.ds = dataStream{cr: cr, end: r.comp.DataLength}
+	s.u.Row.Columns = make([]ColumnData, 0, len(h.Regulars))
+	return s, nil
+}
+
+// Close releases the Data.db handle.
+func (s *Scanner) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.ds.cr.ra.f.Close()
+}
+
+// Err returns the first error the scan met.
+func (s *Scanner) Err() error { return s.err }
+
+// Partition returns the current partition. Its Key and Static stay valid
+// until the next NextPartition.
+func (s *Scanner) Partition() *Partition { return &s.part }
+
+// Unfiltered returns the current row or marker. It and the bytes it points
+// to are valid until the next call to Next or NextPartition.
+func (s *Scanner) Unfiltered() *Unfiltered { return &s.u }
+
+// Position is the current offset in the uncompressed Data.db.
+func (s *Scanner) Position() int64 { return s.ds.pos() }
+
+func (s *Scanner) fail(off int64, msg string) {
+	if s.err == nil {
+		s.err = errAt(ErrCorrupt, s.ds.cr.name, off, "uncompressed offset: %s", msg)
+	}
+}
+
+// decode runs fn over the available window, loading more chunks and
+// retrying while fn runs short. It returns the bytes consumed.
+func (s *Scanner) decode(fn func(d *dec)) (int, bool) {
+	want := 0
+	for {
+		if err := s.ds.fill(want); err != nil {
+			if s.err == nil {
+				s.err = err
+			}
+			return 0, false
+		}
+		b := s.ds.avail()
+		d := dec{b: b, limit: s.ds.remaining()}
+		fn(&d)
+		if d.bad != "" {
+			s.fail(s.ds.pos()+int64(d.badAt), d.bad)
+			return 0, false
+		}
+		if !d.short {
+			return d.p, true
+		}
+		want = max(d.need, len(b)+1)
+	}
+}
+
+// SeekToken positions the scanner so that the next NextPartition returns
+// the first partition whose token is ≥ t. It uses Summary.db and Index.db
+// when present, otherwise it scans forward (BTI, or no index).
+func (s *Scanner) SeekToken(ctx context.Context, t token.Token) error {
+	if s.err != nil {
+		return s.err
+	}
+	pos, err := s.r.dataPositionFor(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.inPartition = false
+	if pos >= 0 {
+		if err := s.ds.seek(pos); err != nil {
+			s.err = err
+			return err
+		}
+	}
+	s.minToken = &t
+	return nil
+}
+
+// NextPartition advances to the next partition, skipping what is left of
+// the current one. It returns false at the end or on error (see Err).
+func (s *Scanner) NextPartition() bool {
+	if s.err != nil || s.closed {
+		return false
+	}
+	for {
+		for s.inPartition {
+			if !s.skipUnfiltered() {
+				return false
+			}
+		}
+		if s.ds.pos() >= s.stopAt {
+			return false
+		}
+		if !s.partitionHeader() {
+			return false
+		}
+		if s.minToken != nil {
+			if token.Compare(s.part.Token, *s.minToken) < 0 {
+				continue // inPartition is set: the loop skips it
+			}
+			s.minToken = nil
+		}
+		return true
+	}
+}
+
+func (s *Scanner) partitionHeader() bool {
+	pos := s.ds.pos()
+	var key []byte
+	var del DeletionTime
+	n, ok := s.decode(func(d *dec) {
+		l := d.u16()
+		key = d.bytes(uint64(l), "partition key")
+		del = partitionDeletion(d, s.uint)
+	})
+	if !ok {
+		return false
+	}
+	s.keyBuf = append(s.keyBuf[:0], key...)
+	s.ds.off += n
+	s.part = Partition{Key: s.keyBuf, Token: s.r.partitioner.Token(s.keyBuf), Deletion: del, Position: pos}
+	s.inPartition = true
+	if len(s.header.Statics) > 0 {
+		if !s.staticRow() {
+			return false
+		}
+		s.part.Static = &s.static
+	}
+	return true
+}
+
+func (s *Scanner) staticRow() bool {
+	row := &s.u.Row
+	n, ok := s.decode(func(d *dec) {
+		flags := d.u8()
+		var ext byte
+		if flags&flagExtension != 0 {
+			ext = d.u8()
+		}
+		if d.failed() {
+			return
+		}
+		if flags&flagEndOfPartition != 0 || flags&flagIsMarker != 0 || ext&extIsStatic == 0 {
+			d.p--
+			d.corrupt("static row flags 0x%02x/0x%02x: want a row with the static extension flag", flags, ext)
+			return
+		}
+		row.Clustering = nil
+		row.Static = true
+		row.Shadowable = false
+		s.rd.rowBody(d, flags, ext, s.stats, row)
+	})
+	if !ok {
+		return false
+	}
+	s.ds.off += n
+	s.staticArena, s.staticCells = row.cloneInto(&s.static, s.staticArena, s.staticCells)
+	return true
+}
+
+// Next advances to the next row or range tombstone marker of the current
+// partition. It returns false at the end of the partition or on error.
+func (s *Scanner) Next() bool {
+	if s.err != nil || !s.inPartition {
+		return false
+	}
+	pos := s.ds.pos()
+	u := &s.u
+	end := false
+	n, ok := s.decode(func(d *dec) {
+		flags := d.u8()
+		if d.failed() {
+			return
+		}
+		if flags&flagEndOfPartition != 0 {
+			end = true
+			return
+		}
+		end = false
+		if flags&flagIsMarker != 0 {
+			u.Kind = UnfilteredMarker
+			s.scratch = s.rd.marker(d, s.ctypes, &u.Marker, s.scratch)
+			return
+		}
+		var ext byte
+		if flags&flagExtension != 0 {
+			ext = d.u8()
+			if ext&extIsStatic != 0 {
+				d.corrupt("a second static row in the partition")
+				return
+			}
+		}
+		u.Kind = UnfilteredRow
+		row := &u.Row
+		row.Static = false
+		row.Shadowable = false
+		if len(s.ctypes) > 0 {
+			s.scratch = d.clustering(s.ctypes, s.scratch[:0])
+			row.Clustering = s.scratch
+		} else {
+			row.Clustering = nil
+		}
+		s.rd.rowBody(d, flags, ext, s.regs, row)
+	})
+	if !ok {
+		return false
+	}
+	s.ds.off += n
+	if end {
+		s.inPartition = false
+		return false
+	}
+	u.Position = pos
+	return true
+}
+
+// skipUnfiltered consumes the next unfiltered (or the end of partition).
+func (s *Scanner) skipUnfiltered() bool {
+	if s.Next() {
+		return true
+	}
+	return s.err == nil
+}
+
+// KeyString renders a partition key with the header's key type.
+func (h *Header) KeyString(key []byte) string {
+	if h.KeyType == nil {
+		return fmt.Sprintf("%x", key)
+	}
+	if h.KeyType.Kind == cql.KindComposite {
+		return cql.Literal(h.KeyType, key)
+	}
+	return cql.String(h.KeyType, key)
+}
