@@ -20,7 +20,9 @@ type DeletionTime struct {
 var Live = DeletionTime{MarkedForDeleteAt: NoTimestamp, LocalDeletionTime: NoDeletionTime}
 
 // IsLive reports the absence of deletion.
-func (d DeletionTime) IsLive() bool { return d.MarkedForDeleteAt == NoTimestamp && d.LocalDeletionTime == NoDeletionTime }
+func (d DeletionTime) IsLive() bool {
+	return d.MarkedForDeleteAt == NoTimestamp && d.LocalDeletionTime == NoDeletionTime
+}
 
 // Supersedes is DeletionTime.supersedes: a higher MarkedForDeleteAt wins, then
 // a higher LocalDeletionTime.
@@ -181,17 +183,17 @@ func cloneValues(vs [][]byte) Clustering {
 type BoundKind uint8
 
 const (
-	KindExclEndBound              BoundKind = 0
-	KindInclStartBound            BoundKind = 1
-	KindExclEndInclStartBoundary  BoundKind = 2
-	KindStaticClustering          BoundKind = 3
-	KindClustering                BoundKind = 4
-	KindInclEndExclStartBoundary  BoundKind = 5
-	KindInclEndBound              BoundKind = 6
-	KindExclStartBound            BoundKind = 7
-	numBoundKinds                           = 8
-	kindComparison                          = "\x00\x00\x00\x01\x02\x03\x03\x03" // Kind.comparison
-	kindComparedToClustering                = "\xff\xff\xff\xff\x00\x01\x01\x01" // Kind.comparedToClustering as int8
+	KindExclEndBound             BoundKind = 0
+	KindInclStartBound           BoundKind = 1
+	KindExclEndInclStartBoundary BoundKind = 2
+	KindStaticClustering         BoundKind = 3
+	KindClustering               BoundKind = 4
+	KindInclEndExclStartBoundary BoundKind = 5
+	KindInclEndBound             BoundKind = 6
+	KindExclStartBound           BoundKind = 7
+	numBoundKinds                          = 8
+	kindComparison                         = "\x00\x00\x00\x01\x02\x03\x03\x03" // Kind.comparison
+	kindComparedToClustering               = "\xff\xff\xff\xff\x00\x01\x01\x01" // Kind.comparedToClustering as int8
 )
 
 var boundKindNames = [...]string{"EXCL_END_BOUND", "INCL_START_BOUND", "EXCL_END_INCL_START_BOUNDARY", "STATIC_CLUSTERING",
