@@ -499,7 +499,8 @@ func (r *RowBuilder) build() Row {
 	for n := range r.cols {
 		names = append(names, n)
 	}
-	slices.Sort(names)
+	// header order: simple columns first, then complex, by name bytes
+	slices.SortFunc(names, func(a, b string) int { return r.cols[a].col.Index - r.cols[b].col.Index })
 	for _, n := range names {
 		cs := r.cols[n]
 		cd := ColumnData{Column: cs.col, Deletion: cs.deletion}

@@ -13,6 +13,10 @@ package sstable
 // cross-check schemas use frozen tuples only inside collections.
 
 import (
+	"fmt"
+	"math/rand"
+
+	"github.com/cassmove/shadow/engine/cql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +96,35 @@ func TestSSTVerify(t *testing.T) {
 		}
 	}
 	t.Logf("cross-checked %d partitions", n)
+}
+
+func TestSSTVerifyRandom(t *testing.T) {
+	n := 0
+	for i := 0; i < 60; i++ {
+		r := rand.New(rand.NewSource(int64(i)))
+		s := randSchema(r)
+		for j, c := range s.Regular {
+			if c.Type.Kind == cql.KindTuple {
+				s.Regular[j].Type = cql.Simple(cql.KindText)
+			}
+		}
+		for j, c := range s.Static {
+			if c.Type.Kind == cql.KindTuple {
+				s.Static[j].Type = cql.Simple(cql.KindText)
+			}
+		}
+		b, _ := NewBuilder(s)
+		randOps(r, s, b)
+		if b.Err() != nil {
+			t.Fatal(b.Err())
+		}
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("random%d", i))
+		os.Mkdir(dir, 0o755)
+		opts := &WriterOptions{Version: []string{"nb", "oa"}[i%2], Compression: []string{LZ4, None}[i/2%2], ChunkLength: 256, ColumnIndexSize: 300}
+		if _, err := b.WriteTo(dir, opts); err != nil {
+			t.Fatal(err)
+		}
+		n += crossCheck(t, dir)
+	}
+	t.Logf("cross-checked %d partitions of 60 random schemas", n)
 }

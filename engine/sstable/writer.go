@@ -53,8 +53,8 @@ func (s *Schema) EncodeKey(vals ...any) ([]byte, error) {
 	}
 	if len(vals) == 1 {
 		b, err := cql.Encode(s.PartitionKey[0].Type, vals[0])
-		if err == nil && b == nil {
-			err = fmt.Errorf("%w: null partition key", cql.ErrBadValue)
+		if err == nil && len(b) == 0 {
+			err = fmt.Errorf("%w: empty partition key (Cassandra rejects it)", cql.ErrBadValue)
 		}
 		return b, err
 	}
