@@ -21,7 +21,9 @@ var keyKinds = []cql.Kind{cql.KindAscii, cql.KindBigint, cql.KindBlob, cql.KindB
 	cql.KindDouble, cql.KindFloat, cql.KindInet, cql.KindInt, cql.KindSmallint, cql.KindText,
 	cql.KindTime, cql.KindTimestamp, cql.KindTimeuuid, cql.KindTinyint, cql.KindUUID, cql.KindVarint}
 
-func randSimple(r *rand.Rand, kinds []cql.Kind) *cql.Type { return cql.Simple(kinds[r.Intn(len(kinds))]) }
+func randSimple(r *rand.Rand, kinds []cql.Kind) *cql.Type {
+	return cql.Simple(kinds[r.Intn(len(kinds))])
+}
 
 func randColumnType(r *rand.Rand, n int) *cql.Type {
 	e := func() *cql.Type { return randSimple(r, keyKinds) }
