@@ -43,6 +43,7 @@ type Scanner struct {
 	scratch     [][]byte
 	minToken    *token.Token
 	stopAt      int64 // stop before this uncompressed offset
+	staticPos   int64
 	err         error
 	closed      bool
 }
@@ -198,6 +199,7 @@ func (s *Scanner) partitionHeader() bool {
 }
 
 func (s *Scanner) staticRow() bool {
+	s.staticPos = s.ds.pos()
 	row := &s.u.Row
 	n, ok := s.decode(func(d *dec) {
 		flags := d.u8()

@@ -41,6 +41,9 @@ type DirSource struct {
 // component file), or a directory holding exactly one *-Data.db.
 func NewDirSource(path string) (*DirSource, error) {
 	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sstable %s: no such file or directory: %w", path, ErrMissingComponent)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sstable %s: %w", path, err)
 	}
