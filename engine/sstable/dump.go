@@ -32,11 +32,11 @@ type jnode struct {
 	raw     string
 }
 
-func jobj(compact bool) *jnode         { return &jnode{obj: true, compact: compact} }
-func jarr(compact bool) *jnode         { return &jnode{arr: true, compact: compact} }
-func jraw(s string) *jnode             { return &jnode{raw: s} }
-func jstr(s string) *jnode             { return &jnode{raw: strconv.Quote(s)} }
-func jnum(v int64) *jnode              { return &jnode{raw: strconv.FormatInt(v, 10)} }
+func jobj(compact bool) *jnode          { return &jnode{obj: true, compact: compact} }
+func jarr(compact bool) *jnode          { return &jnode{arr: true, compact: compact} }
+func jraw(s string) *jnode              { return &jnode{raw: s} }
+func jstr(s string) *jnode              { return &jnode{raw: strconv.Quote(s)} }
+func jnum(v int64) *jnode               { return &jnode{raw: strconv.FormatInt(v, 10)} }
 func (n *jnode) set(k string, v *jnode) { n.keys, n.vals = append(n.keys, k), append(n.vals, v) }
 func (n *jnode) add(v *jnode)           { n.vals = append(n.vals, v) }
 
