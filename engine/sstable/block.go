@@ -57,8 +57,8 @@ func parseCompressionInfo(b []byte, file string, v Version) (*Compression, error
 	if r.err != nil {
 		return nil, r.err
 	}
-	if c.ChunkLength <= 0 || c.ChunkLength > 1<<30 || c.ChunkLength&(c.ChunkLength-1) != 0 {
-		return nil, errAt(ErrCorrupt, file, 0, "chunk length %d: want a power of two up to 1 GiB", c.ChunkLength)
+	if c.ChunkLength <= 0 || c.ChunkLength > MaxChunkLength || c.ChunkLength&(c.ChunkLength-1) != 0 {
+		return nil, errAt(ErrCorrupt, file, 0, "chunk length %d: want a power of two up to %d", c.ChunkLength, MaxChunkLength)
 	}
 	if c.DataLength < 0 || int64(chunks) != (c.DataLength+int64(c.ChunkLength)-1)/int64(c.ChunkLength) {
 		return nil, errAt(ErrCorrupt, file, int64(r.p-4), "%d chunks for %d bytes in chunks of %d: want %d", chunks, c.DataLength, c.ChunkLength, (c.DataLength+int64(c.ChunkLength)-1)/int64(c.ChunkLength))
@@ -78,6 +78,11 @@ func parseCompressionInfo(b []byte, file string, v Version) (*Compression, error
 	}
 	return c, nil
 }
+
+// MaxChunkLength bounds the chunk size this reader accepts (Cassandra's
+// default is 16 KiB, 64 KiB before 4.0): a reader holds about two chunks per
+// SSTable, so this bounds its memory whatever the file says.
+const MaxChunkLength = 16 << 20
 
 // readAhead serves ReadAt requests from a window of the file, so sequential
 // scans make one large read (one ranged GET) per window.

@@ -116,8 +116,8 @@ func Open(ctx context.Context, src Source, opts *Options) (*Reader, error) {
 		if b, err := readAll(ctx, src, ComponentCRC, 1<<30); err == nil {
 			cr := &mreader{b: b, file: src.Name(ComponentCRC)}
 			r.comp.ChunkLength = int(cr.i32("chunk size"))
-			if r.comp.ChunkLength <= 0 && cr.err == nil {
-				return nil, errAt(ErrCorrupt, cr.file, 0, "chunk size %d: want a positive size", r.comp.ChunkLength)
+			if (r.comp.ChunkLength <= 0 || r.comp.ChunkLength > MaxChunkLength) && cr.err == nil {
+				return nil, errAt(ErrCorrupt, cr.file, 0, "chunk size %d: want 1 to %d", r.comp.ChunkLength, MaxChunkLength)
 			}
 			for cr.remaining() > 0 && cr.err == nil {
 				r.crcs = append(r.crcs, cr.u32("chunk crc32"))

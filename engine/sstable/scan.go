@@ -119,6 +119,11 @@ func (s *Scanner) decode(fn func(d *dec)) (int, bool) {
 		if !d.short {
 			return d.p, true
 		}
+		if want > 0 && len(b) < want {
+			// fill could not load what the stream length promised
+			s.fail(s.ds.pos()+int64(len(b)), fmt.Sprintf("Data.db ends after %d bytes of a %d-byte unit", len(b), want))
+			return 0, false
+		}
 		want = max(d.need, len(b)+1)
 	}
 }

@@ -210,6 +210,9 @@ func (s *Statistics) EstimatedPartitions() int64 { return s.PartitionSizes.Count
 func parseStatistics(b []byte, file string, v Version) (*Statistics, error) {
 	r := &mreader{b: b, file: file}
 	n := r.count("metadata component count", 8)
+	if r.err != nil {
+		return nil, r.err
+	}
 	if v.HasMetadataChecksum {
 		var nb [4]byte
 		nb[0], nb[1], nb[2], nb[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
