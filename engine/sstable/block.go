@@ -282,3 +282,5 @@ func (s *dataStream) seek(pos int64) error {
 	s.off = int(pos - s.base)
 	return nil
 }
+
+func crc32Of(b []byte) uint32 { return crc32.ChecksumIEEE(b) }

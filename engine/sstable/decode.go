@@ -175,8 +175,10 @@ type timeDecoder struct {
 
 func (t *timeDecoder) ts(d *dec) int64  { return int64(uint64(t.minTS) + d.uv()) }
 func (t *timeDecoder) ttl(d *dec) int32 { return int32(uint32(t.minTTL) + uint32(d.uv())) }
-func (t *timeDecoder) ldt(d *dec) int64 {
-	raw := t.minLDT + uint32(d.uv())
+func (t *timeDecoder) ldt(d *dec) int64 { return t.ldtOf(d.uv()) }
+
+func (t *timeDecoder) ldtOf(delta uint64) int64 {
+	raw := t.minLDT + uint32(delta)
 	if t.uintLDT {
 		if raw == math.MaxUint32 {
 			return NoDeletionTime
@@ -214,10 +216,12 @@ func makeColInfo(cols []*Column) []colInfo {
 
 // rowDecoder decodes row bodies, reusing its buffers.
 type rowDecoder struct {
-	times   timeDecoder
-	present []int
-	cells   []Cell
-	spans   []int // start of each present column's cells in cells
+	simpleFor *colInfo
+	simpleAns bool
+	times     timeDecoder
+	present   []int
+	cells     []Cell
+	spans     []int // start of each present column's cells in cells
 }
 
 // rowBody decodes what follows the clustering of a row: size, previous size,
@@ -253,6 +257,10 @@ func (rd *rowDecoder) rowBody(d *dec, flags, ext byte, cols []colInfo, row *Row)
 	if flags&flagHasDeletion != 0 {
 		row.Deletion = t.deletion(d)
 		row.Shadowable = ext&extHasShadowable != 0
+	}
+	if flags&flagHasAllColumns != 0 && rd.allSimple(cols) {
+		rd.simpleRow(d, cols, row, end)
+		return
 	}
 	present := rd.present[:0]
 	if flags&flagHasAllColumns != 0 {
@@ -317,6 +325,122 @@ func (rd *rowDecoder) rowBody(d *dec, flags, ext byte, cols []colInfo, row *Row)
 			Deletion: DeletionTime{MarkedForDeleteAt: ph.Timestamp, LocalDeletionTime: ph.LocalDeletionTime}})
 	}
 	row.Columns = cds
+}
+
+// allSimple reports (and caches per column set) whether no column is complex.
+func (rd *rowDecoder) allSimple(cols []colInfo) bool {
+	if len(cols) > 0 && &cols[0] == rd.simpleFor {
+		return rd.simpleAns
+	}
+	rd.simpleAns = true
+	for i := range cols {
+		if cols[i].complex {
+			rd.simpleAns = false
+		}
+	}
+	if len(cols) > 0 {
+		rd.simpleFor = &cols[0]
+	}
+	return rd.simpleAns
+}
+
+// simpleRow is the fast path for a row holding every column, all simple:
+// one cell per column, decoded straight into place with local cursors. The
+// whole row lies in d.b[:end] (rowBody checked), so running past end is
+// corruption, not a short window.
+func (rd *rowDecoder) simpleRow(d *dec, cols []colInfo, row *Row, end int) {
+	n := len(cols)
+	if cap(rd.cells) < n {
+		rd.cells = make([]Cell, n)
+	}
+	cells := rd.cells[:n]
+	if cap(row.Columns) < n {
+		row.Columns = make([]ColumnData, n)
+	}
+	cds := row.Columns[:n]
+	b := d.b[:end]
+	p := d.p
+	t := &rd.times
+	live := &row.Liveness
+	uv := func() (uint64, bool) {
+		if p < len(b) && b[p] < 0x80 {
+			p++
+			return uint64(b[p-1]), true
+		}
+		v, k := cql.Uvarint(b[p:])
+		p += k
+		return v, k > 0
+	}
+	for i := range cols {
+		if p >= len(b) {
+			d.p = p
+			d.corrupt("row ends inside cell %d of %d", i, n)
+			return
+		}
+		flags := b[p]
+		p++
+		c := &cells[i]
+		c.Flags = flags
+		c.Path = nil
+		c.TTL = NoTTL
+		c.LocalDeletionTime = NoDeletionTime
+		if flags&CellUseRowTimestam != 0 {
+			c.Timestamp = live.Timestamp
+		} else {
+			v, ok := uv()
+			if !ok {
+				break
+			}
+			c.Timestamp = int64(uint64(t.minTS) + v)
+		}
+		if flags&CellUseRowTTL != 0 {
+			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
+		} else if flags&(CellIsDeleted|CellIsExpiring) != 0 {
+			v, ok := uv()
+			if !ok {
+				break
+			}
+			c.LocalDeletionTime = t.ldtOf(v)
+			if flags&CellIsExpiring != 0 {
+				v, ok := uv()
+				if !ok {
+					break
+				}
+				c.TTL = int32(uint32(t.minTTL) + uint32(v))
+			}
+		}
+		if flags&CellHasEmptyValue != 0 {
+			c.Value = emptyValue
+		} else {
+			l := uint64(cols[i].fixed)
+			if cols[i].fixed < 0 {
+				v, ok := uv()
+				if !ok {
+					break
+				}
+				l = v
+			}
+			if l > uint64(len(b)-p) {
+				d.p = p
+				d.corrupt("cell value of %d bytes: want at most the %d left in the row", l, len(b)-p)
+				return
+			}
+			c.Value = b[p : p+int(l) : p+int(l)]
+			p += int(l)
+		}
+		// In steady state the column data already points at these cells:
+		// skip the pointer writes (and their write barriers).
+		if cd := &cds[i]; cd.Column != cols[i].col || len(cd.Cells) != 1 || &cd.Cells[0] != c || cd.Deletion != Live {
+			*cd = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
+		}
+	}
+	row.Columns = cds
+	if p != end {
+		d.p = p
+		d.corrupt("row body ends at %d: want %d (its stored size)", p, end)
+		return
+	}
+	d.p = p
 }
 
 // subset decodes Columns.Serializer.serializeSubset into indexes of present columns.

@@ -44,6 +44,9 @@ type Scanner struct {
 	minToken    *token.Token
 	stopAt      int64 // stop before this uncompressed offset
 	staticPos   int64
+	hdrKey      []byte
+	hdrDel      DeletionTime
+	atEnd       bool
 	err         error
 	closed      bool
 }
@@ -98,20 +101,36 @@ func (s *Scanner) fail(off int64, msg string) {
 	}
 }
 
-// decode runs fn over the available window, loading more chunks and
-// retrying while fn runs short. It returns the bytes consumed.
-func (s *Scanner) decode(fn func(d *dec)) (int, bool) {
+// Units decode knows.
+const (
+	unitPartition = iota
+	unitStatic
+	unitNext
+)
+
+// decode decodes one unit from the available window, loading more chunks
+// and retrying while it runs short. It returns the bytes consumed.
+func (s *Scanner) decode(unit int) (int, bool) {
 	want := 0
 	for {
-		if err := s.ds.fill(want); err != nil {
-			if s.err == nil {
-				s.err = err
+		if want > 0 {
+			if err := s.ds.fill(want); err != nil {
+				if s.err == nil {
+					s.err = err
+				}
+				return 0, false
 			}
-			return 0, false
 		}
-		b := s.ds.avail()
-		d := dec{b: b, limit: s.ds.remaining()}
-		fn(&d)
+		b := s.ds.buf[s.ds.off:]
+		d := dec{b: b, limit: s.ds.end - s.ds.base - int64(s.ds.off)}
+		switch unit {
+		case unitPartition:
+			s.decodePartitionHeader(&d)
+		case unitStatic:
+			s.decodeStatic(&d)
+		default:
+			s.decodeNext(&d)
+		}
 		if d.bad != "" {
 			s.fail(s.ds.pos()+int64(d.badAt), d.bad)
 			return 0, false
@@ -178,21 +197,22 @@ func (s *Scanner) NextPartition() bool {
 	}
 }
 
+func (s *Scanner) decodePartitionHeader(d *dec) {
+	l := d.u16()
+	s.hdrKey = d.bytes(uint64(l), "partition key")
+	s.hdrDel = partitionDeletion(d, s.uint)
+}
+
 func (s *Scanner) partitionHeader() bool {
 	pos := s.ds.pos()
-	var key []byte
-	var del DeletionTime
-	n, ok := s.decode(func(d *dec) {
-		l := d.u16()
-		key = d.bytes(uint64(l), "partition key")
-		del = partitionDeletion(d, s.uint)
-	})
+	n, ok := s.decode(unitPartition)
 	if !ok {
 		return false
 	}
-	s.keyBuf = append(s.keyBuf[:0], key...)
+	s.keyBuf = append(s.keyBuf[:0], s.hdrKey...)
+	s.hdrKey = nil
 	s.ds.off += n
-	s.part = Partition{Key: s.keyBuf, Token: s.r.partitioner.Token(s.keyBuf), Deletion: del, Position: pos}
+	s.part = Partition{Key: s.keyBuf, Token: s.r.partitioner.Token(s.keyBuf), Deletion: s.hdrDel, Position: pos}
 	s.inPartition = true
 	if len(s.header.Statics) > 0 {
 		if !s.staticRow() {
@@ -203,34 +223,76 @@ func (s *Scanner) partitionHeader() bool {
 	return true
 }
 
+func (s *Scanner) decodeStatic(d *dec) {
+	row := &s.u.Row
+	flags := d.u8()
+	var ext byte
+	if flags&flagExtension != 0 {
+		ext = d.u8()
+	}
+	if d.failed() {
+		return
+	}
+	if flags&flagEndOfPartition != 0 || flags&flagIsMarker != 0 || ext&extIsStatic == 0 {
+		d.p--
+		d.corrupt("static row flags 0x%02x/0x%02x: want a row with the static extension flag", flags, ext)
+		return
+	}
+	row.Clustering = nil
+	row.Static = true
+	row.Shadowable = false
+	s.rd.rowBody(d, flags, ext, s.stats, row)
+}
+
 func (s *Scanner) staticRow() bool {
 	s.staticPos = s.ds.pos()
-	row := &s.u.Row
-	n, ok := s.decode(func(d *dec) {
-		flags := d.u8()
-		var ext byte
-		if flags&flagExtension != 0 {
-			ext = d.u8()
-		}
-		if d.failed() {
-			return
-		}
-		if flags&flagEndOfPartition != 0 || flags&flagIsMarker != 0 || ext&extIsStatic == 0 {
-			d.p--
-			d.corrupt("static row flags 0x%02x/0x%02x: want a row with the static extension flag", flags, ext)
-			return
-		}
-		row.Clustering = nil
-		row.Static = true
-		row.Shadowable = false
-		s.rd.rowBody(d, flags, ext, s.stats, row)
-	})
+	n, ok := s.decode(unitStatic)
 	if !ok {
 		return false
 	}
 	s.ds.off += n
-	s.staticArena, s.staticCells = row.cloneInto(&s.static, s.staticArena, s.staticCells)
+	s.staticArena, s.staticCells = s.u.Row.cloneInto(&s.static, s.staticArena, s.staticCells)
 	return true
+}
+
+func (s *Scanner) decodeNext(d *dec) {
+	u := &s.u
+	flags := d.u8()
+	if d.failed() {
+		return
+	}
+	if flags&flagEndOfPartition != 0 {
+		s.atEnd = true
+		return
+	}
+	s.atEnd = false
+	if flags&flagIsMarker != 0 {
+		u.Kind = UnfilteredMarker
+		s.scratch = s.rd.marker(d, s.ctypes, &u.Marker, s.scratch)
+		return
+	}
+	var ext byte
+	if flags&flagExtension != 0 {
+		ext = d.u8()
+		if ext&extIsStatic != 0 {
+			d.corrupt("a second static row in the partition")
+			return
+		}
+	}
+	u.Kind = UnfilteredRow
+	row := &u.Row
+	row.Static = false
+	row.Shadowable = false
+	if flags&(flagHasAllColumns|flagHasComplexDeletion) == flagHasAllColumns && ext == 0 && s.fastRow(d, flags, row) {
+		return
+	}
+	if len(s.ctypes) > 0 {
+		s.scratch = d.clustering(s.ctypes, s.scratch[:0])
+		row.Clustering = s.scratch
+	} else {
+		row.Clustering = nil
+	}
+	s.rd.rowBody(d, flags, ext, s.regs, row)
 }
 
 // Next advances to the next row or range tombstone marker of the current
@@ -240,52 +302,112 @@ func (s *Scanner) Next() bool {
 		return false
 	}
 	pos := s.ds.pos()
-	u := &s.u
-	end := false
-	n, ok := s.decode(func(d *dec) {
-		flags := d.u8()
-		if d.failed() {
-			return
-		}
-		if flags&flagEndOfPartition != 0 {
-			end = true
-			return
-		}
-		end = false
-		if flags&flagIsMarker != 0 {
-			u.Kind = UnfilteredMarker
-			s.scratch = s.rd.marker(d, s.ctypes, &u.Marker, s.scratch)
-			return
-		}
-		var ext byte
-		if flags&flagExtension != 0 {
-			ext = d.u8()
-			if ext&extIsStatic != 0 {
-				d.corrupt("a second static row in the partition")
-				return
-			}
-		}
-		u.Kind = UnfilteredRow
-		row := &u.Row
-		row.Static = false
-		row.Shadowable = false
-		if len(s.ctypes) > 0 {
-			s.scratch = d.clustering(s.ctypes, s.scratch[:0])
-			row.Clustering = s.scratch
-		} else {
-			row.Clustering = nil
-		}
-		s.rd.rowBody(d, flags, ext, s.regs, row)
-	})
+	n, ok := s.decode(unitNext)
 	if !ok {
 		return false
 	}
 	s.ds.off += n
-	if end {
+	if s.atEnd {
 		s.inPartition = false
 		return false
 	}
-	u.Position = pos
+	s.u.Position = pos
+	return true
+}
+
+// fastRow decodes a plain row (all columns present, all simple, no
+// extension flags) with local cursors. It returns false, leaving d
+// untouched, when the row is not plain or not wholly in the window; the
+// general path then takes over.
+func (s *Scanner) fastRow(d *dec, flags byte, row *Row) bool {
+	if len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
+		return false
+	}
+	b := d.b
+	p := d.p
+	uv := func() (uint64, bool) {
+		if p < len(b) && b[p] < 0x80 {
+			p++
+			return uint64(b[p-1]), true
+		}
+		v, k := cql.Uvarint(b[p:])
+		p += k
+		return v, k > 0
+	}
+	vals := s.scratch[:0]
+	if len(s.ctypes) > 0 {
+		hdr, ok := uv()
+		if !ok {
+			return false
+		}
+		for i, t := range s.ctypes {
+			switch {
+			case hdr&(1<<(2*uint(i)+1)) != 0:
+				vals = append(vals, nil)
+			case hdr&(1<<(2*uint(i))) != 0:
+				vals = append(vals, emptyValue)
+			default:
+				l := uint64(t.FixedLen())
+				if t.FixedLen() < 0 {
+					v, ok := uv()
+					if !ok {
+						return false
+					}
+					l = v
+				}
+				if l > uint64(len(b)-p) {
+					return false
+				}
+				vals = append(vals, b[p:p+int(l):p+int(l)])
+				p += int(l)
+			}
+		}
+	}
+	size, ok := uv()
+	if !ok || size > uint64(len(b)-p) {
+		return false
+	}
+	end := p + int(size)
+	if _, ok := uv(); !ok { // previous unfiltered size
+		return false
+	}
+	t := &s.rd.times
+	row.Liveness = EmptyLiveness
+	if flags&flagHasTimestamp != 0 {
+		v, ok := uv()
+		if !ok {
+			return false
+		}
+		row.Liveness.Timestamp = int64(uint64(t.minTS) + v)
+		if flags&flagHasTTL != 0 {
+			v, ok := uv()
+			w, ok2 := uv()
+			if !ok || !ok2 {
+				return false
+			}
+			row.Liveness.TTL = int32(uint32(t.minTTL) + uint32(v))
+			row.Liveness.LocalExpirationTime = t.ldtOf(w)
+		}
+	}
+	row.Deletion = Live
+	if flags&flagHasDeletion != 0 {
+		v, ok := uv()
+		w, ok2 := uv()
+		if !ok || !ok2 {
+			return false
+		}
+		row.Deletion = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
+	}
+	if p > end {
+		return false
+	}
+	s.scratch = vals
+	row.Clustering = nil
+	if len(s.ctypes) > 0 {
+		row.Clustering = vals
+	}
+	d.p = p
+	s.rd.simpleRow(d, s.regs, row, end)
 	return true
 }
 
