@@ -78,6 +78,7 @@ type describeJSON struct {
 	LastKey              string        `json:"last_key,omitempty"`
 	Schema               schemaJS      `json:"schema"`
 	Components           []string      `json:"components"`
+	Digest               string        `json:"digest,omitempty"` // "ok" with --verify
 }
 
 type compressionJS struct {
@@ -163,7 +164,8 @@ func describe(cmd *cobra.Command, path string) (*describeJSON, *sstable.Reader, 
 }
 
 func newSSTableDescribeCommand() *cobra.Command {
-	return &cobra.Command{
+	var verify bool
+	cmd := &cobra.Command{
 		Use:   "describe PATH",
 		Short: "Print an SSTable's version, partitioner, schema, compression and statistics",
 		Long: `Print what an SSTable's metadata says: its version and format, partitioner, the schema in its
@@ -178,12 +180,20 @@ PATH is a *-Data.db file or a folder holding one SSTable.`,
 				return err
 			}
 			defer r.Close()
+			if verify {
+				if err := r.VerifyDigest(cmd.Context()); err != nil {
+					return err
+				}
+				d.Digest = "ok"
+			}
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), d)
 			}
 			return printDescribe(cmd.OutOrStdout(), d)
 		},
 	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "check Digest.crc32 against the whole Data.db (reads all of it)")
+	return cmd
 }
 
 func printDescribe(w io.Writer, d *describeJSON) error {
@@ -223,6 +233,9 @@ func printDescribe(w io.Writer, d *describeJSON) error {
 	}
 	t.row("repaired at", fmt.Sprint(d.RepairedAt))
 	t.row("components", strings.Join(d.Components, " "))
+	if d.Digest != "" {
+		t.row("digest", d.Digest+" (Digest.crc32 matches Data.db)")
+	}
 	t.row("partition key", d.Schema.PartitionKey)
 	for _, group := range []struct {
 		name string

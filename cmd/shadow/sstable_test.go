@@ -79,7 +79,7 @@ func TestSSTableDumpGolden(t *testing.T) {
 		{"dump_da_debug", []string{"sstable", "dump", "-d", legacy + "/da/legacy_tables/legacy_da_simple"}},
 		{"dump_rich_nb", []string{"sstable", "dump", rich}},
 		{"dump_rich_debug", []string{"sstable", "dump", "-d", rich}},
-		{"describe_nb_clust", []string{"sstable", "describe", legacy + "/nb/legacy_tables/legacy_nb_clust"}},
+		{"describe_nb_clust", []string{"sstable", "describe", "--verify", legacy + "/nb/legacy_tables/legacy_nb_clust"}},
 		{"describe_rich_oa", []string{"sstable", "describe", richOA}},
 		{"describe_rich_oa_json", []string{"sstable", "describe", "--json", richOA}},
 	}
@@ -180,6 +180,11 @@ func TestSSTableBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+	dir := copyTable(t, filepath.Join(legacy, "nb/legacy_tables/legacy_nb_simple"))
+	os.WriteFile(filepath.Join(dir, "nb-1-big-Digest.crc32"), []byte("1"), 0o644)
+	if r := runShadow(t, "", "sstable", "describe", "--verify", dir); r.Code != exitUsage || !strings.Contains(r.Stderr, "digest mismatch") {
+		t.Fatalf("digest mismatch: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	if r := runShadow(t, "", "sstable", "dump", "/nonexistent/nb-1-big-Data.db"); r.Code != exitUsage {
 		t.Fatalf("a missing path: exit %d, want %d", r.Code, exitUsage)

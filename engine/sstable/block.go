@@ -198,7 +198,11 @@ func (cr *chunkReader) read(i int, dst []byte) error {
 	stored := binary.BigEndian.Uint32(raw[len(raw)-4:])
 	if !cr.noCRC {
 		if got := crc32.ChecksumIEEE(body); got != stored {
-			return errAt(ErrChecksum, cr.name, start, "chunk %d crc32 mismatch (stored 0x%08x, computed 0x%08x)", i, stored, got)
+			hint := ""
+			if i == len(cr.comp.Offsets)-1 {
+				hint = " (the last chunk: a truncated Data.db?)"
+			}
+			return errAt(ErrChecksum, cr.name, start, "chunk %d crc32 mismatch (stored 0x%08x, computed 0x%08x)%s", i, stored, got, hint)
 		}
 	}
 	if len(body) >= cr.comp.MaxCompressedLength {
