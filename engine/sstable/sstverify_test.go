@@ -128,3 +128,18 @@ func TestSSTVerifyRandom(t *testing.T) {
 	}
 	t.Logf("cross-checked %d partitions of 60 random schemas", n)
 }
+
+// TestSSTVerifyNC compares the optional nc fixtures (not copied into
+// testdata) with dump.py.
+func TestSSTVerifyNC(t *testing.T) {
+	tool := os.Getenv("SSTVERIFY")
+	if tool == "" {
+		t.Skip("set SSTVERIFY")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(tool, "../../fixtures/cassandra/legacy-sstables/nc/legacy_tables/*"))
+	n := 0
+	for _, d := range dirs {
+		n += crossCheck(t, d)
+	}
+	t.Logf("nc: %d tables, %d partitions identical", len(dirs), n)
+}
