@@ -1,6 +1,9 @@
 package cql
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Cassandra's variable-length integers (VIntCoding): the number of leading
 // 1-bits of the first byte is the number of extra bytes (0..8); the rest of
@@ -17,6 +20,15 @@ func Uvarint(b []byte) (v uint64, n int) {
 		return uint64(first), 1
 	}
 	extra := bits.LeadingZeros8(^first)
+	if len(b) >= 9 {
+		// one unaligned 8-byte load instead of a loop
+		v := binary.BigEndian.Uint64(b[1:9])
+		if extra == 8 {
+			return v, 9
+		}
+		v >>= uint(64 - 8*extra)
+		return uint64(first&(0xff>>extra))<<(8*uint(extra)) | v, 1 + extra
+	}
 	if len(b) < 1+extra {
 		return 0, 0
 	}

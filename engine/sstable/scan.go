@@ -2,6 +2,8 @@ package sstable
 
 import (
 	"context"
+	"encoding/binary"
+	"math/bits"
 	"fmt"
 
 	"github.com/cassmove/shadow/engine/cql"
@@ -283,9 +285,6 @@ func (s *Scanner) decodeNext(d *dec) {
 	row := &u.Row
 	row.Static = false
 	row.Shadowable = false
-	if flags&(flagHasAllColumns|flagHasComplexDeletion) == flagHasAllColumns && ext == 0 && s.fastRow(d, flags, row) {
-		return
-	}
 	if len(s.ctypes) > 0 {
 		s.scratch = d.clustering(s.ctypes, s.scratch[:0])
 		row.Clustering = s.scratch
@@ -302,6 +301,14 @@ func (s *Scanner) Next() bool {
 		return false
 	}
 	pos := s.ds.pos()
+	if b := s.ds.buf[s.ds.off:]; len(b) > 0 {
+		if n := s.fastRow(b, &s.u.Row); n > 0 {
+			s.ds.off += n
+			s.u.Kind = UnfilteredRow
+			s.u.Position = pos
+			return true
+		}
+	}
 	n, ok := s.decode(unitNext)
 	if !ok {
 		return false
@@ -315,30 +322,50 @@ func (s *Scanner) Next() bool {
 	return true
 }
 
-// fastRow decodes a plain row (all columns present, all simple, no
-// extension flags) with local cursors. It returns false, leaving d
-// untouched, when the row is not plain or not wholly in the window; the
-// general path then takes over.
-func (s *Scanner) fastRow(d *dec, flags byte, row *Row) bool {
-	if len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
-		return false
+// uvAt reads an unsigned vint at b[p:], returning the value and the new
+// position, or p unchanged when b is too short (the callers then bail out).
+func uvAt(b []byte, p int) (uint64, int) {
+	if uint(p) < uint(len(b)) && b[p] < 0x80 {
+		return uint64(b[p]), p + 1
 	}
-	b := d.b
-	p := d.p
-	uv := func() (uint64, bool) {
-		if p < len(b) && b[p] < 0x80 {
-			p++
-			return uint64(b[p-1]), true
+	return uvSlow(b, p)
+}
+
+func uvSlow(b []byte, p int) (uint64, int) {
+	if p+9 <= len(b) && p >= 0 {
+		first := b[p]
+		extra := bits.LeadingZeros8(^first)
+		v := binary.BigEndian.Uint64(b[p+1:])
+		if extra == 8 {
+			return v, p + 9
 		}
-		v, k := cql.Uvarint(b[p:])
-		p += k
-		return v, k > 0
+		v >>= uint(64 - 8*extra)
+		return uint64(first&(0xff>>extra))<<(8*uint(extra)) | v, p + 1 + extra
 	}
+	if p < 0 || p >= len(b) {
+		return 0, p
+	}
+	v, n := cql.Uvarint(b[p:])
+	return v, p + n
+}
+
+// fastRow decodes a plain row — all columns present and simple, no
+// extension flags, whole in b — with local cursors and no error plumbing.
+// It returns the bytes consumed, or 0 to leave the row to the general path
+// (which also reports corruption).
+func (s *Scanner) fastRow(b []byte, row *Row) int {
+	flags := b[0]
+	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns ||
+		len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
+		return 0
+	}
+	p := 1
+	var v uint64
 	vals := s.scratch[:0]
 	if len(s.ctypes) > 0 {
-		hdr, ok := uv()
-		if !ok {
-			return false
+		var hdr uint64
+		if hdr, p = uvAt(b, p); p == 1 {
+			return 0
 		}
 		for i, t := range s.ctypes {
 			switch {
@@ -349,66 +376,149 @@ func (s *Scanner) fastRow(d *dec, flags byte, row *Row) bool {
 			default:
 				l := uint64(t.FixedLen())
 				if t.FixedLen() < 0 {
-					v, ok := uv()
-					if !ok {
-						return false
+					q := p
+					if l, p = uvAt(b, p); p == q {
+						return 0
 					}
-					l = v
 				}
 				if l > uint64(len(b)-p) {
-					return false
+					return 0
 				}
 				vals = append(vals, b[p:p+int(l):p+int(l)])
 				p += int(l)
 			}
 		}
 	}
-	size, ok := uv()
-	if !ok || size > uint64(len(b)-p) {
-		return false
+	q := p
+	size, p := uvAt(b, p)
+	if p == q || size > uint64(len(b)-p) {
+		return 0
 	}
 	end := p + int(size)
-	if _, ok := uv(); !ok { // previous unfiltered size
-		return false
+	b = b[:end]
+	q = p
+	if _, p = uvAt(b, p); p == q { // previous unfiltered size
+		return 0
 	}
 	t := &s.rd.times
-	row.Liveness = EmptyLiveness
+	live := EmptyLiveness
 	if flags&flagHasTimestamp != 0 {
-		v, ok := uv()
-		if !ok {
-			return false
+		q = p
+		if v, p = uvAt(b, p); p == q {
+			return 0
 		}
-		row.Liveness.Timestamp = int64(uint64(t.minTS) + v)
+		live.Timestamp = int64(uint64(t.minTS) + v)
 		if flags&flagHasTTL != 0 {
-			v, ok := uv()
-			w, ok2 := uv()
-			if !ok || !ok2 {
-				return false
+			var w uint64
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
 			}
-			row.Liveness.TTL = int32(uint32(t.minTTL) + uint32(v))
-			row.Liveness.LocalExpirationTime = t.ldtOf(w)
+			q = p
+			if w, p = uvAt(b, p); p == q {
+				return 0
+			}
+			live.TTL = int32(uint32(t.minTTL) + uint32(v))
+			live.LocalExpirationTime = t.ldtOf(w)
 		}
 	}
-	row.Deletion = Live
+	del := Live
 	if flags&flagHasDeletion != 0 {
-		v, ok := uv()
-		w, ok2 := uv()
-		if !ok || !ok2 {
-			return false
+		var w uint64
+		q = p
+		if v, p = uvAt(b, p); p == q {
+			return 0
 		}
-		row.Deletion = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
+		q = p
+		if w, p = uvAt(b, p); p == q {
+			return 0
+		}
+		del = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
 	}
-	if p > end {
-		return false
+	// cells, straight into place
+	cols := s.regs
+	n := len(cols)
+	rd := &s.rd
+	if cap(rd.cells) < n {
+		rd.cells = make([]Cell, n)
 	}
+	cells := rd.cells[:n]
+	if cap(row.Columns) < n {
+		row.Columns = make([]ColumnData, n)
+	}
+	cds := row.Columns[:n]
+	for i := range cols {
+		if p >= len(b) {
+			return 0
+		}
+		cf := b[p]
+		p++
+		c := &cells[i]
+		c.Flags = cf
+		c.Path = nil
+		c.TTL = NoTTL
+		c.LocalDeletionTime = NoDeletionTime
+		if cf&CellUseRowTimestam != 0 {
+			c.Timestamp = live.Timestamp
+		} else {
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
+			}
+			c.Timestamp = int64(uint64(t.minTS) + v)
+		}
+		if cf&CellUseRowTTL != 0 {
+			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
+		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
+			}
+			c.LocalDeletionTime = t.ldtOf(v)
+			if cf&CellIsExpiring != 0 {
+				q = p
+				if v, p = uvAt(b, p); p == q {
+					return 0
+				}
+				c.TTL = int32(uint32(t.minTTL) + uint32(v))
+			}
+		}
+		if cf&CellHasEmptyValue != 0 {
+			c.Value = emptyValue
+		} else {
+			l := uint64(cols[i].fixed)
+			if cols[i].fixed < 0 {
+				q = p
+				if l, p = uvAt(b, p); p == q {
+					return 0
+				}
+			}
+			if l > uint64(len(b)-p) {
+				return 0
+			}
+			c.Value = b[p : p+int(l) : p+int(l)]
+			p += int(l)
+		}
+		// In steady state the column data already points at these cells:
+		// skip the pointer writes (and their write barriers).
+		if cd := &cds[i]; cd.Column != cols[i].col || len(cd.Cells) != 1 || &cd.Cells[0] != c || cd.Deletion != Live {
+			*cd = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
+		}
+	}
+	if p != end {
+		return 0
+	}
+	row.Columns = cds
+	row.Liveness = live
+	row.Deletion = del
+	row.Static = false
+	row.Shadowable = false
 	s.scratch = vals
 	row.Clustering = nil
 	if len(s.ctypes) > 0 {
 		row.Clustering = vals
 	}
-	d.p = p
-	s.rd.simpleRow(d, s.regs, row, end)
-	return true
+	return end
 }
 
 // skipUnfiltered consumes the next unfiltered (or the end of partition).
