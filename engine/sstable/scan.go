@@ -3,8 +3,8 @@ package sstable
 import (
 	"context"
 	"encoding/binary"
-	"math/bits"
 	"fmt"
+	"math/bits"
 
 	"github.com/cassmove/shadow/engine/cql"
 	"github.com/cassmove/shadow/engine/token"
