@@ -10,6 +10,7 @@ import (
 	"github.com/cassmove/shadow/engine/token"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -134,6 +135,9 @@ func BenchmarkSSTable(b *testing.B) {
 		b.Fatal(err)
 	}
 	dataLen := r.Compression().DataLength
+	if st, err := os.Stat(filepath.Join(dir, r.Descriptor().FileName(ComponentData))); err == nil {
+		b.Logf("%d rows in %d partitions, %d bytes uncompressed (%.1f per row), Data.db %d bytes", benchRows, benchRows/1000, dataLen, float64(dataLen)/float64(benchRows), st.Size())
+	}
 	decodePass := func(b *testing.B) (rows, cells int64) {
 		sc, err := r.Scan(ctx)
 		if err != nil {

@@ -364,7 +364,9 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	vals := s.scratch[:0]
 	if len(s.ctypes) > 0 {
 		var hdr uint64
-		if hdr, p = uvAt(b, p); p == 1 {
+		if len(b) > 1 && b[1] < 0x80 {
+			hdr, p = uint64(b[1]), 2
+		} else if hdr, p = uvSlow(b, p); p == 1 {
 			return 0
 		}
 		for i, t := range s.ctypes {
@@ -488,9 +490,14 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		} else {
 			l := uint64(cols[i].fixed)
 			if cols[i].fixed < 0 {
-				q = p
-				if l, p = uvAt(b, p); p == q {
-					return 0
+				if p < len(b) && b[p] < 0x80 { // one-byte length, inlined
+					l = uint64(b[p])
+					p++
+				} else {
+					q = p
+					if l, p = uvSlow(b, p); p == q {
+						return 0
+					}
 				}
 			}
 			if l > uint64(len(b)-p) {
