@@ -178,3 +178,19 @@ func TestColumnTypeOverride(t *testing.T) {
 		t.Fatal("override not applied")
 	}
 }
+
+// TestBloomFilterMatchesCassandra: the writer's Filter.db for the keys of
+// legacy_nb_simple is byte-identical to the one Cassandra 4.0 wrote.
+func TestBloomFilterMatchesCassandra(t *testing.T) {
+	want, err := os.ReadFile("testdata/legacy-sstables/nb/legacy_tables/legacy_nb_simple/nb-1-big-Filter.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf := newBloomFilter(5, 0.01)
+	for _, k := range []string{"0", "1", "2", "3", "4"} {
+		bf.add([]byte(k))
+	}
+	if got := bf.serialize(); string(got) != string(want) {
+		t.Fatalf("Filter.db %x, Cassandra wrote %x", got, want)
+	}
+}

@@ -517,11 +517,12 @@ func (w *Writer) EndPartition() error {
 	if w.open != nil {
 		return w.fail(fmt.Errorf("%w: partition %x ends inside a range tombstone", ErrOrder, w.key))
 	}
-	if w.blockStart >= 0 {
-		w.closeBlock(w.data.pos - w.partStart)
-	}
 	if err := w.data.write([]byte{flagEndOfPartition}); err != nil {
 		return w.fail(err)
+	}
+	// Cassandra's last row index block spans the end-of-partition byte too.
+	if w.blockStart >= 0 {
+		w.closeBlock(w.data.pos - w.partStart)
 	}
 	w.inPart = false
 	size := w.data.pos - w.partStart
