@@ -1,0 +1,657 @@
+package investigations
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is a run's status (contracts §3).
+type Status string
+
+const (
+	Running Status = "running"
+	Clean   Status = "clean"
+	Differs Status = "differs"
+	Failed  Status = "failed"
+	Aborted Status = "aborted" // found running after its process died
+)
+
+// DefaultMaxStoredPerSide caps the discrepancies stored per run and side
+// (changed is a side of its own). Counts stay exact beyond it.
+const DefaultMaxStoredPerSide = 10000
+
+// Counts are the count fields of contracts §1.
+type Counts struct {
+	LegacyRows    int64 `json:"legacy_rows"`
+	NewRows       int64 `json:"new_rows"`
+	OnlyInLegacy  int64 `json:"only_in_legacy"`
+	OnlyInNew     int64 `json:"only_in_new"`
+	Matched       int64 `json:"matched"`
+	Changed       int64 `json:"changed"`
+	Missing       int64 `json:"missing"`
+	Extra         int64 `json:"extra"`
+	DuplicateKeys int64 `json:"duplicate_keys"`
+}
+
+// Clean reports whether the counts describe a clean run (contracts §1).
+func (c Counts) Clean() bool { return c.OnlyInLegacy == 0 && c.OnlyInNew == 0 }
+
+// Similarity is matched / max(legacy_rows, new_rows), 1 when both are empty.
+func (c Counts) Similarity() float64 {
+	m := max(c.LegacyRows, c.NewRows)
+	if m == 0 {
+		return 1
+	}
+	return float64(c.Matched) / float64(m)
+}
+
+// Stage is how long one stage of a run took.
+type Stage struct {
+	Name     string
+	Duration time.Duration
+}
+
+type stageJSON struct {
+	Stage   string  `json:"stage"`
+	Seconds float64 `json:"seconds"`
+}
+
+func (s Stage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(stageJSON{s.Name, s.Duration.Seconds()})
+}
+
+func (s *Stage) UnmarshalJSON(b []byte) error {
+	var j stageJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	s.Name, s.Duration = j.Stage, time.Duration(math.Round(j.Seconds*1e9))
+	return nil
+}
+
+// NewRun describes a run as it starts.
+type NewRun struct {
+	Dataset string
+	// Night is the scheduled night, a UTC date (2026-11-24). Empty for an
+	// ad-hoc run, whose id then uses its start instant.
+	Night   string
+	Started time.Time // zero: now
+
+	LegacySnapshotID int64 // 0 when not known yet (Finish may set it)
+	NewSnapshotID    int64
+	Backup           string     // the backup the engine read
+	TTLReferences    References // per side, when known; feed the pattern tags
+	DiffOptions      any        // JSON-encodable; stored as given
+	// MaxStoredPerSide caps stored discrepancies per side: 0 means
+	// DefaultMaxStoredPerSide, a negative value means no cap.
+	MaxStoredPerSide int
+}
+
+// Result is how a run ended.
+type Result struct {
+	// Status is clean, differs or failed. Empty: failed when Error is set,
+	// otherwise clean or differs from the counts.
+	Status   Status
+	Counts   Counts
+	Stages   []Stage
+	Error    string
+	Finished time.Time // zero: now
+	// Set these when known only at the end; zero values keep what
+	// StartRun recorded.
+	LegacySnapshotID int64
+	NewSnapshotID    int64
+	Backup           string
+}
+
+// FinishSummary says what the finish did.
+type FinishSummary struct {
+	RunID      string   `json:"run_id"`
+	Status     Status   `json:"status"`
+	Similarity *float64 `json:"similarity"`
+	Opened     []int64  `json:"opened"` // investigations opened automatically
+	Linked     []int64  `json:"linked"` // existing investigations the run's signatures were linked to
+}
+
+// RunWriter streams one run's discrepancies. It is safe for use by several
+// goroutines; each Write is one transaction.
+type RunWriter struct {
+	s       *Store
+	row     int64
+	runID   string
+	dataset string
+	refs    References
+
+	mu       sync.Mutex
+	sigCache map[string]int64
+	finished bool
+}
+
+// RunID is the run's id (contracts §6): dataset/night or dataset/night#N.
+func (w *RunWriter) RunID() string { return w.runID }
+
+// Dataset is the run's dataset.
+func (w *RunWriter) Dataset() string { return w.dataset }
+
+// ValidateDataset checks that a dataset name can be part of a run id.
+func ValidateDataset(d string) error {
+	if d == "" || strings.ContainsAny(d, "/# \t\n") {
+		return fmt.Errorf("dataset %q: %w: want a non-empty name without '/', '#' or spaces", d, ErrInvalid)
+	}
+	return nil
+}
+
+// StartRun records a run as running and returns its writer. Re-running a
+// night makes the next attempt (orders/2026-11-24#2) and marks the older
+// attempts superseded. Runs of dead processes are marked aborted first.
+func (s *Store) StartRun(ctx context.Context, nr NewRun) (*RunWriter, error) {
+	if err := ValidateDataset(nr.Dataset); err != nil {
+		return nil, err
+	}
+	started := nr.Started
+	if started.IsZero() {
+		started = time.Now()
+	}
+	started = started.UTC()
+	night, scheduled := nr.Night, true
+	if night == "" {
+		night, scheduled = started.Truncate(time.Second).Format(time.RFC3339), false
+	} else if _, err := time.Parse("2006-01-02", night); err != nil {
+		return nil, fmt.Errorf("run of %s: night %q: %w: want a date like 2026-11-24", nr.Dataset, night, ErrInvalid)
+	}
+	opts := []byte("{}")
+	if nr.DiffOptions != nil {
+		b, err := json.Marshal(nr.DiffOptions)
+		if err != nil {
+			return nil, fmt.Errorf("run of %s: diff options: %w: %v", nr.Dataset, ErrInvalid, err)
+		}
+		opts = b
+	}
+	maxStored := nr.MaxStoredPerSide
+	if maxStored == 0 {
+		maxStored = DefaultMaxStoredPerSide
+	}
+	if maxStored < 0 {
+		maxStored = -1
+	}
+	if _, err := s.AbortDead(ctx); err != nil {
+		return nil, err
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer tx.Rollback()
+	var last sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT max(attempt) FROM runs WHERE dataset = ? AND night = ?", nr.Dataset, night).Scan(&last); err != nil {
+		return nil, s.wrap(err)
+	}
+	attempt := int(last.Int64) + 1
+	runID := nr.Dataset + "/" + night
+	if attempt > 1 {
+		runID += "#" + strconv.Itoa(attempt)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE runs SET superseded = 1 WHERE dataset = ? AND night = ? AND attempt < ?", nr.Dataset, night, attempt); err != nil {
+		return nil, s.wrap(err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (run_id, dataset, night, scheduled, attempt, status, started_at,
+		legacy_snapshot_id, new_snapshot_id, backup, legacy_ttl_reference, new_ttl_reference, diff_options,
+		host, pid, process_start, max_stored_per_side)
+		VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		runID, nr.Dataset, night, scheduled, attempt, formatTime(started),
+		nullInt(nr.LegacySnapshotID), nullInt(nr.NewSnapshotID), nr.Backup,
+		nullTime(nr.TTLReferences.Legacy), nullTime(nr.TTLReferences.New), string(opts),
+		s.host, s.proc.pid, s.proc.token, maxStored)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	row, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.wrap(err)
+	}
+	return &RunWriter{s: s, row: row, runID: runID, dataset: nr.Dataset, refs: nr.TTLReferences, sigCache: map[string]int64{}}, nil
+}
+
+func nullInt(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+// prepared is a discrepancy encoded outside the transaction.
+type prepared struct {
+	side                    Side
+	sig                     Signature
+	sigText                 string
+	key, legacy, newRow     string
+	diffs                   sql.NullString
+	hasLegacy, hasNew       bool
+	fingerprint, newFingerp any
+}
+
+// Write stores a batch of discrepancies in one transaction: either all of
+// the batch is stored (up to the cap) and counted, or none of it.
+func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	ps := make([]prepared, len(batch))
+	for i, d := range batch {
+		p, err := w.prepare(d)
+		if err != nil {
+			return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, i, err)
+		}
+		ps[i] = p
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return fmt.Errorf("run %s: %w: already finished", w.runID, ErrInvalid)
+	}
+	s := w.s
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(err)
+	}
+	defer tx.Rollback()
+	var status string
+	var maxStored int64
+	var stored [3]int64
+	if err := tx.QueryRowContext(ctx, "SELECT status, max_stored_per_side, stored_only_in_legacy, stored_only_in_new, stored_changed FROM runs WHERE id = ?", w.row).
+		Scan(&status, &maxStored, &stored[0], &stored[1], &stored[2]); err != nil {
+		return s.wrap(err)
+	}
+	if Status(status) != Running {
+		return fmt.Errorf("run %s: %w: it is %s, not running", w.runID, ErrInvalid, status)
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO discrepancies (run, side, key, legacy_row, new_row, diffs, signature, fingerprint, new_fingerprint)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return s.wrap(err)
+	}
+	defer ins.Close()
+	type agg struct{ seen, stored int64 }
+	perSig := map[int64]*agg{}
+	var seen [3]int64
+	newSigs := map[string]int64{}
+	for _, p := range ps {
+		si := sideIndex(p.side)
+		seen[si]++
+		id, err := w.signatureID(ctx, tx, p, newSigs)
+		if err != nil {
+			return s.wrap(err)
+		}
+		a := perSig[id]
+		if a == nil {
+			a = &agg{}
+			perSig[id] = a
+		}
+		a.seen++
+		if maxStored >= 0 && stored[si] >= maxStored {
+			continue
+		}
+		if insertHook != nil {
+			insertHook()
+		}
+		var legacy, newRow any
+		if p.hasLegacy {
+			legacy = p.legacy
+		}
+		if p.hasNew {
+			newRow = p.newRow
+		}
+		if _, err := ins.ExecContext(ctx, w.row, string(p.side), p.key, legacy, newRow, p.diffs, id, p.fingerprint, p.newFingerp); err != nil {
+			return s.wrap(err)
+		}
+		stored[si]++
+		a.stored++
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET
+		seen_only_in_legacy = seen_only_in_legacy + ?, seen_only_in_new = seen_only_in_new + ?, seen_changed = seen_changed + ?,
+		stored_only_in_legacy = ?, stored_only_in_new = ?, stored_changed = ? WHERE id = ?`,
+		seen[0], seen[1], seen[2], stored[0], stored[1], stored[2], w.row); err != nil {
+		return s.wrap(err)
+	}
+	for id, a := range perSig {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_signatures (run, signature, seen, stored) VALUES (?, ?, ?, ?)
+			ON CONFLICT (run, signature) DO UPDATE SET seen = seen + excluded.seen, stored = stored + excluded.stored`,
+			w.row, id, a.seen, a.stored); err != nil {
+			return s.wrap(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(err)
+	}
+	for k, v := range newSigs {
+		w.sigCache[k] = v
+	}
+	return nil
+}
+
+// insertHook lets the crash test stop a process in the middle of a batch.
+var insertHook func()
+
+func sideIndex(s Side) int {
+	switch s {
+	case OnlyInLegacy:
+		return 0
+	case OnlyInNew:
+		return 1
+	}
+	return 2
+}
+
+func (w *RunWriter) prepare(d Discrepancy) (prepared, error) {
+	switch d.Side {
+	case OnlyInLegacy:
+		if d.Legacy == nil {
+			return prepared{}, fmt.Errorf("%w: only_in_legacy needs the legacy row", ErrInvalid)
+		}
+	case OnlyInNew:
+		if d.New == nil {
+			return prepared{}, fmt.Errorf("%w: only_in_new needs the new row", ErrInvalid)
+		}
+	case Changed:
+		if d.Legacy == nil || d.New == nil {
+			return prepared{}, fmt.Errorf("%w: changed needs both rows", ErrInvalid)
+		}
+	default:
+		return prepared{}, fmt.Errorf("side %q: %w: want only_in_legacy, only_in_new or changed", d.Side, ErrInvalid)
+	}
+	sig, diffs := Sign(d, w.refs)
+	p := prepared{side: d.Side, sig: sig, sigText: sig.String()}
+	var err error
+	key := d.Key
+	if key == nil {
+		key = map[string]any{}
+	}
+	if p.key, err = encodeJSON(key); err != nil {
+		return p, fmt.Errorf("key: %w", err)
+	}
+	if d.Legacy != nil {
+		p.hasLegacy = true
+		if p.legacy, err = encodeJSON(d.Legacy); err != nil {
+			return p, fmt.Errorf("legacy row: %w", err)
+		}
+	}
+	if d.New != nil {
+		p.hasNew = true
+		if p.newRow, err = encodeJSON(d.New); err != nil {
+			return p, fmt.Errorf("new row: %w", err)
+		}
+	}
+	if d.Side == Changed {
+		if diffs == nil {
+			diffs = []ColumnDiff{}
+		}
+		s, err := encodeJSON(diffs)
+		if err != nil {
+			return p, fmt.Errorf("diffs: %w", err)
+		}
+		p.diffs = sql.NullString{String: s, Valid: true}
+	}
+	p.fingerprint = nullFingerprint(d.Fingerprint)
+	p.newFingerp = nullFingerprint(d.NewFingerprint)
+	return p, nil
+}
+
+func nullFingerprint(f uint64) any {
+	if f == 0 {
+		return nil
+	}
+	return int64(f)
+}
+
+func (w *RunWriter) signatureID(ctx context.Context, tx *sql.Tx, p prepared, pending map[string]int64) (int64, error) {
+	if id, ok := w.sigCache[p.sigText]; ok {
+		return id, nil
+	}
+	if id, ok := pending[p.sigText]; ok {
+		return id, nil
+	}
+	id, err := upsertSignature(ctx, tx, p.sig)
+	if err != nil {
+		return 0, err
+	}
+	pending[p.sigText] = id
+	return id, nil
+}
+
+func upsertSignature(ctx context.Context, tx *sql.Tx, sig Signature) (int64, error) {
+	cols, _ := json.Marshal(sig.Columns)
+	tags, _ := json.Marshal(sig.Tags)
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO signatures (signature, side, columns, tags) VALUES (?, ?, ?, ?)
+		ON CONFLICT (signature) DO UPDATE SET side = excluded.side RETURNING id`,
+		sig.String(), string(sig.Side), string(cols), string(tags)).Scan(&id)
+	return id, err
+}
+
+// encodeJSON encodes v; NaN and infinities, which JSON lacks, become the
+// strings "NaN", "+Inf" and "-Inf".
+func encodeJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		return string(b), nil
+	}
+	var ue *json.UnsupportedValueError
+	if !errors.As(err, &ue) {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	b, err = json.Marshal(sanitize(v))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return string(b), nil
+}
+
+func sanitize(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return floatJSON(x)
+	case float32:
+		return floatJSON(float64(x))
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = sanitize(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = sanitize(e)
+		}
+		return s
+	case []ColumnDiff:
+		s := make([]ColumnDiff, len(x))
+		for i, e := range x {
+			s[i] = ColumnDiff{Column: e.Column, Legacy: sanitize(e.Legacy), New: sanitize(e.New)}
+		}
+		return s
+	case []float64:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = floatJSON(e)
+		}
+		return s
+	}
+	return v
+}
+
+func floatJSON(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return f
+}
+
+// Finish ends the run in one transaction: its status, counts, similarity,
+// stage durations and error, and for a run that differs, the auto-triage of
+// its signatures (see AutoTriage).
+func (w *RunWriter) Finish(ctx context.Context, r Result) (FinishSummary, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sum := FinishSummary{RunID: w.runID, Opened: []int64{}, Linked: []int64{}}
+	if w.finished {
+		return sum, fmt.Errorf("run %s: %w: already finished", w.runID, ErrInvalid)
+	}
+	status, err := resultStatus(w.runID, &r)
+	if err != nil {
+		return sum, err
+	}
+	sum.Status = status
+	var sim any
+	if status == Clean || status == Differs {
+		v := r.Counts.Similarity()
+		sum.Similarity = &v
+		sim = v
+	}
+	stages := r.Stages
+	if stages == nil {
+		stages = []Stage{}
+	}
+	stagesJSON, _ := json.Marshal(stages)
+	finished := r.Finished
+	if finished.IsZero() {
+		finished = time.Now()
+	}
+	s := w.s
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return sum, s.wrap(err)
+	}
+	defer tx.Rollback()
+	c := r.Counts
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?,
+		legacy_rows = ?, new_rows = ?, only_in_legacy = ?, only_in_new = ?, matched = ?, changed = ?, missing = ?, extra = ?, duplicate_keys = ?,
+		similarity = ?, stages = ?, error = ?,
+		legacy_snapshot_id = coalesce(?, legacy_snapshot_id), new_snapshot_id = coalesce(?, new_snapshot_id),
+		backup = CASE WHEN ? = '' THEN backup ELSE ? END
+		WHERE id = ? AND status = 'running'`,
+		string(status), formatTime(finished),
+		c.LegacyRows, c.NewRows, c.OnlyInLegacy, c.OnlyInNew, c.Matched, c.Changed, c.Missing, c.Extra, c.DuplicateKeys,
+		sim, string(stagesJSON), r.Error,
+		nullInt(r.LegacySnapshotID), nullInt(r.NewSnapshotID), r.Backup, r.Backup, w.row)
+	if err != nil {
+		return sum, s.wrap(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		var st string
+		_ = tx.QueryRowContext(ctx, "SELECT status FROM runs WHERE id = ?", w.row).Scan(&st)
+		return sum, fmt.Errorf("run %s: %w: it is %s, not running", w.runID, ErrInvalid, st)
+	}
+	if status == Differs {
+		opened, linked, err := autoTriage(ctx, tx, w.row, w.runID, w.dataset, finished)
+		if err != nil {
+			return sum, fmt.Errorf("run %s: auto-triage: %w", w.runID, s.wrap(err))
+		}
+		sum.Opened, sum.Linked = opened, linked
+	}
+	if err := tx.Commit(); err != nil {
+		return sum, s.wrap(err)
+	}
+	w.finished = true
+	return sum, nil
+}
+
+// resultStatus decides and checks the final status against the counts.
+func resultStatus(runID string, r *Result) (Status, error) {
+	c := &r.Counts
+	for _, v := range []int64{c.LegacyRows, c.NewRows, c.OnlyInLegacy, c.OnlyInNew, c.Matched, c.Changed, c.Missing, c.Extra, c.DuplicateKeys} {
+		if v < 0 {
+			return "", fmt.Errorf("run %s: %w: negative count", runID, ErrInvalid)
+		}
+	}
+	st := r.Status
+	if st == "" {
+		switch {
+		case r.Error != "":
+			st = Failed
+		case c.Clean():
+			st = Clean
+		default:
+			st = Differs
+		}
+	}
+	switch st {
+	case Failed:
+		return st, nil
+	case Clean, Differs:
+	default:
+		return "", fmt.Errorf("run %s: status %q: %w: a run finishes clean, differs or failed", runID, st, ErrInvalid)
+	}
+	if (st == Clean) != c.Clean() {
+		return "", fmt.Errorf("run %s: %w: status %s but only_in_legacy=%d only_in_new=%d", runID, ErrInvalid, st, c.OnlyInLegacy, c.OnlyInNew)
+	}
+	if c.Matched == 0 {
+		c.Matched = c.LegacyRows - c.OnlyInLegacy
+	}
+	if c.Matched != c.LegacyRows-c.OnlyInLegacy || c.Matched != c.NewRows-c.OnlyInNew {
+		return "", fmt.Errorf("run %s: %w: matched=%d must equal legacy_rows-only_in_legacy=%d and new_rows-only_in_new=%d (contracts §1)",
+			runID, ErrInvalid, c.Matched, c.LegacyRows-c.OnlyInLegacy, c.NewRows-c.OnlyInNew)
+	}
+	return st, nil
+}
+
+// AbortDead marks `aborted` every run still `running` whose process, on this
+// host, is gone. Runs of other hosts are left alone: their liveness cannot be
+// told from here. It returns the ids it marked.
+func (s *Store) AbortDead(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, run_id, pid, process_start FROM runs WHERE status = 'running' AND host = ?", s.host)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	type cand struct {
+		id    int64
+		runID string
+		pid   int
+	}
+	var dead []cand
+	for rows.Next() {
+		var c cand
+		var token string
+		if err := rows.Scan(&c.id, &c.runID, &c.pid, &token); err != nil {
+			rows.Close()
+			return nil, s.wrap(err)
+		}
+		if !alive(c.pid, token) {
+			dead = append(dead, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err)
+	}
+	var marked []string
+	for _, c := range dead {
+		res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = 'aborted', finished_at = ?,
+			error = CASE WHEN error = '' THEN ? ELSE error END WHERE id = ? AND status = 'running'`,
+			formatTime(time.Now()), fmt.Sprintf("process %d on %s ended while the run was running", c.pid, s.host), c.id)
+		if err != nil {
+			return marked, s.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			marked = append(marked, c.runID)
+		}
+	}
+	return marked, nil
+}

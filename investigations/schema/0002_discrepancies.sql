@@ -1,0 +1,44 @@
+-- 0002: stored discrepancies, their signatures (contracts §6), and per run
+-- the exact count of every signature seen, stored or not (the cap drops rows,
+-- never counts).
+
+CREATE TABLE signatures (
+    id        INTEGER PRIMARY KEY,
+    signature TEXT NOT NULL UNIQUE, -- side:col1,col2:tag1,tag2
+    side      TEXT NOT NULL CHECK (side IN ('only_in_legacy', 'only_in_new', 'changed')),
+    columns   TEXT NOT NULL,        -- JSON array, sorted
+    tags      TEXT NOT NULL         -- JSON array, sorted
+);
+
+CREATE TABLE discrepancies (
+    id              INTEGER PRIMARY KEY,
+    run             INTEGER NOT NULL REFERENCES runs (id),
+    side            TEXT    NOT NULL CHECK (side IN ('only_in_legacy', 'only_in_new', 'changed')),
+    key             TEXT    NOT NULL, -- JSON object: key column -> value
+    legacy_row      TEXT,             -- JSON object; NULL for only_in_new
+    new_row         TEXT,             -- JSON object; NULL for only_in_legacy
+    diffs           TEXT,             -- JSON [{"column", "legacy", "new"}] for changed
+    signature       INTEGER NOT NULL REFERENCES signatures (id),
+    fingerprint     INTEGER,          -- xxhash64 row digest (legacy row for changed), as signed bits
+    new_fingerprint INTEGER           -- changed only: the new row's digest
+);
+
+CREATE INDEX discrepancies_run_side ON discrepancies (run, side);
+CREATE INDEX discrepancies_signature ON discrepancies (signature, run);
+
+ALTER TABLE runs ADD COLUMN max_stored_per_side INTEGER NOT NULL DEFAULT 10000;
+ALTER TABLE runs ADD COLUMN seen_only_in_legacy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN seen_only_in_new INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN seen_changed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN stored_only_in_legacy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN stored_only_in_new INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN stored_changed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE run_signatures (
+    run           INTEGER NOT NULL REFERENCES runs (id),
+    signature     INTEGER NOT NULL REFERENCES signatures (id),
+    seen          INTEGER NOT NULL,
+    stored        INTEGER NOT NULL,
+    investigation INTEGER,            -- set by auto-triage at the run's finish (0003 adds the table)
+    PRIMARY KEY (run, signature)
+) WITHOUT ROWID;
