@@ -338,14 +338,14 @@ func (s *Store) eachDiscrepancy(ctx context.Context, q discQuery, limit int, fn 
 	defer rows.Close()
 	for rows.Next() {
 		var d StoredDiscrepancy
-		var side, cols, tags string
+		var side, key, cols, tags string
 		var legacy, newRow, diffs, invs sql.NullString
 		var fp, nfp sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.RunID, &d.Dataset, &side, &d.Key, &legacy, &newRow, &diffs,
+		if err := rows.Scan(&d.ID, &d.RunID, &d.Dataset, &side, &key, &legacy, &newRow, &diffs,
 			&d.Signature, &cols, &tags, &fp, &nfp, &invs); err != nil {
 			return s.wrap(err)
 		}
-		d.Side = Side(side)
+		d.Side, d.Key = Side(side), json.RawMessage(key)
 		sig := decodeSignature(side, cols, tags)
 		d.Columns, d.Tags = sig.Columns, sig.Tags
 		d.Legacy = rawOrNull(legacy)

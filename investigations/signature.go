@@ -240,6 +240,11 @@ func equalValues(a, b any) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
+	if fa, ok := a.(float64); ok {
+		if fb, ok := b.(float64); ok && math.IsNaN(fa) && math.IsNaN(fb) {
+			return true // contracts §2: every NaN equals every other NaN
+		}
+	}
 	if ta, ok := a.(time.Time); ok {
 		tb, ok := b.(time.Time)
 		return ok && ta.Equal(tb)
