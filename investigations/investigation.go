@@ -85,10 +85,12 @@ const investigationColumns = `i.id, i.title, i.status, coalesce(i.category, ''),
 func scanInvestigation(sc scanner) (Investigation, error) {
 	var inv Investigation
 	var status, created, updated string
-	err := sc.Scan(&inv.ID, &inv.Title, &status, &inv.Category, &inv.Owner, &inv.Auto, &created, &updated, &inv.Discrepancies)
+	if err := sc.Scan(&inv.ID, &inv.Title, &status, &inv.Category, &inv.Owner, &inv.Auto, &created, &updated, &inv.Discrepancies); err != nil {
+		return inv, err
+	}
 	inv.Status = InvestigationStatus(status)
 	inv.CreatedAt, inv.UpdatedAt = parseTime(created), parseTime(updated)
-	return inv, err
+	return inv, nil
 }
 
 func (s *Store) investigationExists(ctx context.Context, q querier, id int64) error {

@@ -246,8 +246,8 @@ type StoredDiscrepancy struct {
 	Legacy         json.RawMessage `json:"legacy_row"`
 	New            json.RawMessage `json:"new_row"`
 	Diffs          json.RawMessage `json:"diffs"`
-	Fingerprint    string          `json:"fingerprint"`     // 16 hex digits; "" when not given
-	NewFingerprint string          `json:"new_fingerprint"` // changed only
+	Fingerprint    *string         `json:"fingerprint"`     // 16 hex digits; null when not given
+	NewFingerprint *string         `json:"new_fingerprint"` // changed only
 	Investigations []int64         `json:"investigations"`
 }
 
@@ -351,12 +351,7 @@ func (s *Store) eachDiscrepancy(ctx context.Context, q discQuery, limit int, fn 
 		d.Legacy = rawOrNull(legacy)
 		d.New = rawOrNull(newRow)
 		d.Diffs = rawOrNull(diffs)
-		if fp.Valid {
-			d.Fingerprint = fmt.Sprintf("%016x", uint64(fp.Int64))
-		}
-		if nfp.Valid {
-			d.NewFingerprint = fmt.Sprintf("%016x", uint64(nfp.Int64))
-		}
+		d.Fingerprint, d.NewFingerprint = hexFingerprint(fp), hexFingerprint(nfp)
 		d.Investigations = []int64{}
 		if invs.Valid {
 			for _, p := range strings.Split(invs.String, ",") {
@@ -370,6 +365,14 @@ func (s *Store) eachDiscrepancy(ctx context.Context, q discQuery, limit int, fn 
 		}
 	}
 	return s.wrap(rows.Err())
+}
+
+func hexFingerprint(v sql.NullInt64) *string {
+	if !v.Valid {
+		return nil
+	}
+	s := fmt.Sprintf("%016x", uint64(v.Int64))
+	return &s
 }
 
 func rawOrNull(s sql.NullString) json.RawMessage {

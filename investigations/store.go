@@ -97,9 +97,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("state database %s: %w", path, s.wrap(err))
 		}
 	}
-	if _, err := s.AbortDead(ctx); err != nil {
-		db.Close()
-		return nil, err
+	// Best effort: a reader must not fail because a writer holds the lock
+	// longer than the busy timeout; the next StartRun sweeps again.
+	if marked, err := s.AbortDead(ctx); err != nil {
+		slog.Warn("state database: could not mark dead runs aborted", "db", path, "err", err)
+	} else if len(marked) > 0 {
+		slog.Info("state database: marked runs of dead processes aborted", "db", path, "runs", marked)
 	}
 	return s, nil
 }
