@@ -135,7 +135,9 @@ func (s *Store) Investigations(ctx context.Context, f InvestigationFilter) ([]In
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM investigations i"+w, args...).Scan(&total); err != nil {
 		return nil, 0, s.wrap(err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+investigationColumns+" FROM investigations i"+w+" ORDER BY i.updated_at DESC, i.id DESC"+limitClause(f.Limit), args...)
+	// Count links only for the page, not for every investigation.
+	rows, err := s.db.QueryContext(ctx, "SELECT "+investigationColumns+" FROM (SELECT * FROM investigations i"+w+
+		" ORDER BY i.updated_at DESC, i.id DESC"+limitClause(f.Limit)+") i ORDER BY i.updated_at DESC, i.id DESC", args...)
 	if err != nil {
 		return nil, 0, s.wrap(err)
 	}
@@ -182,7 +184,7 @@ func (s *Store) Investigation(ctx context.Context, id int64) (InvestigationDetai
 	rows.Close()
 	rows, err = s.db.QueryContext(ctx, `SELECT r.run_id FROM runs r WHERE r.id IN (
 			SELECT rs.run FROM run_signatures rs WHERE rs.investigation = ?
-			UNION SELECT d.run FROM investigation_discrepancies l JOIN discrepancies d ON d.id = l.discrepancy WHERE l.investigation = ?)
+			UNION SELECT l.run FROM investigation_discrepancies l WHERE l.investigation = ?)
 		ORDER BY r.started_at, r.id`, id, id)
 	if err != nil {
 		return d, s.wrap(err)
@@ -341,8 +343,8 @@ func (s *Store) OpenInvestigation(ctx context.Context, req OpenRequest) (Investi
 			linkSide = " AND side = ?"
 			largs = append(largs, string(req.Side))
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy)
-			SELECT ?, id FROM discrepancies WHERE run = ?`+linkSide, largs...)
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy, run)
+			SELECT ?, id, run FROM discrepancies WHERE run = ?`+linkSide, largs...)
 		if err != nil {
 			return InvestigationDetail{}, s.wrap(err)
 		}
@@ -375,16 +377,16 @@ func (s *Store) Link(ctx context.Context, inv int64, discrepancies []int64, auth
 	added := 0
 	var ids []string
 	for _, d := range discrepancies {
-		var sig int64
+		var sig, run int64
 		var dataset string
-		err := tx.QueryRowContext(ctx, "SELECT d.signature, r.dataset FROM discrepancies d JOIN runs r ON r.id = d.run WHERE d.id = ?", d).Scan(&sig, &dataset)
+		err := tx.QueryRowContext(ctx, "SELECT d.signature, d.run, r.dataset FROM discrepancies d JOIN runs r ON r.id = d.run WHERE d.id = ?", d).Scan(&sig, &run, &dataset)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("discrepancy %d: %w (see shadow log discrepancies)", d, ErrNotFound)
 		}
 		if err != nil {
 			return 0, s.wrap(err)
 		}
-		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy) VALUES (?, ?)", inv, d)
+		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy, run) VALUES (?, ?, ?)", inv, d, run)
 		if err != nil {
 			return 0, s.wrap(err)
 		}

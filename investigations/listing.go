@@ -263,39 +263,66 @@ const discrepancyColumns = `d.id, r.run_id, r.dataset, d.side, d.key, d.legacy_r
 	sg.signature, sg.columns, sg.tags, d.fingerprint, d.new_fingerprint,
 	(SELECT group_concat(l.investigation) FROM investigation_discrepancies l WHERE l.discrepancy = d.id)`
 
-// discQuery is a filtered discrepancy query in parts.
+// discQuery is a filtered discrepancy query in parts. With an
+// investigation, the link table leads (it holds the run too); otherwise the
+// discrepancies' (run, side, signature) index does.
 type discQuery struct {
-	join, where string
+	from, where string
 	args        []any
+	count       string // the count query
+	order       string
 }
 
 func (s *Store) discrepancyQuery(ctx context.Context, f DiscrepancyFilter) (discQuery, error) {
 	var q discQuery
-	where := []string{"1 = 1"}
-	if f.Investigation != 0 {
-		if err := s.investigationExists(ctx, s.db, f.Investigation); err != nil {
-			return q, err
-		}
-		q.join = " JOIN investigation_discrepancies li ON li.discrepancy = d.id AND li.investigation = ?"
-		q.args = append(q.args, f.Investigation)
-	}
+	var runRow int64
 	if f.Run != "" {
 		row, _, err := s.runRow(ctx, s.db, f.Run)
 		if err != nil {
 			return q, err
 		}
-		where = append(where, "d.run = ?")
-		q.args = append(q.args, row)
+		runRow = row
 	}
+	var side Side
 	if f.Side != "" {
-		side, err := ParseSide(string(f.Side))
-		if err != nil {
+		var err error
+		if side, err = ParseSide(string(f.Side)); err != nil {
 			return q, err
 		}
+	}
+	where := []string{}
+	if f.Investigation != 0 {
+		if err := s.investigationExists(ctx, s.db, f.Investigation); err != nil {
+			return q, err
+		}
+		q.from = " FROM investigation_discrepancies li JOIN discrepancies d ON d.id = li.discrepancy"
+		where = append(where, "li.investigation = ?")
+		q.args = append(q.args, f.Investigation)
+		if runRow != 0 {
+			where = append(where, "li.run = ?")
+			q.args = append(q.args, runRow)
+		}
+		q.order = " ORDER BY li.discrepancy"
+	} else {
+		q.from = " FROM discrepancies d"
+		if runRow != 0 {
+			where = append(where, "d.run = ?")
+			q.args = append(q.args, runRow)
+		}
+		q.order = " ORDER BY d.id"
+	}
+	if side != "" {
 		where = append(where, "d.side = ?")
 		q.args = append(q.args, string(side))
 	}
-	q.where = " WHERE " + strings.Join(where, " AND ")
+	if len(where) > 0 {
+		q.where = " WHERE " + strings.Join(where, " AND ")
+	}
+	q.count = "SELECT count(*)" + q.from + q.where
+	if f.Investigation != 0 && side == "" {
+		// Every link has its discrepancy (foreign key): count the links alone.
+		q.count = "SELECT count(*) FROM investigation_discrepancies li" + q.where
+	}
 	return q, nil
 }
 
@@ -307,7 +334,7 @@ func (s *Store) Discrepancies(ctx context.Context, f DiscrepancyFilter) ([]Store
 		return nil, 0, err
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM discrepancies d"+q.join+q.where, q.args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, q.count, q.args...).Scan(&total); err != nil {
 		return nil, 0, s.wrap(err)
 	}
 	var out []StoredDiscrepancy
@@ -328,9 +355,9 @@ func (s *Store) EachDiscrepancy(ctx context.Context, f DiscrepancyFilter, fn fun
 }
 
 func (s *Store) eachDiscrepancy(ctx context.Context, q discQuery, limit int, fn func(StoredDiscrepancy) error) error {
-	sqlText := "SELECT " + discrepancyColumns + " FROM discrepancies d" + q.join +
+	sqlText := "SELECT " + discrepancyColumns + q.from +
 		" JOIN runs r ON r.id = d.run JOIN signatures sg ON sg.id = d.signature" +
-		q.where + " ORDER BY d.id" + limitClause(limit)
+		q.where + q.order + limitClause(limit)
 	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {
 		return s.wrap(err)

@@ -26,7 +26,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, d := range benchDirs {
+		if os.Getenv("EXP_KEEP") == "" {
+			os.RemoveAll(d)
+		}
+	}
+	os.Exit(code)
 }
 
 const (

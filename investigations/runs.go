@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Status is a run's status (contracts §3).
@@ -242,20 +243,12 @@ type prepared struct {
 }
 
 // Write stores a batch of discrepancies in one transaction: either all of
-// the batch is stored (up to the cap) and counted, or none of it.
+// the batch is stored (up to the cap) and counted, or none of it. Rows are
+// encoded while earlier ones are being inserted.
 func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	ps := make([]prepared, len(batch))
-	for i, d := range batch {
-		p, err := w.prepare(d)
-		if err != nil {
-			return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, i, err)
-		}
-		ps[i] = p
-	}
-
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.finished {
@@ -283,41 +276,75 @@ func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 		return s.wrap(err)
 	}
 	defer ins.Close()
+
 	type agg struct{ seen, stored int64 }
 	perSig := map[int64]*agg{}
 	var seen [3]int64
 	newSigs := map[string]int64{}
-	for _, p := range ps {
-		si := sideIndex(p.side)
-		seen[si]++
-		id, err := w.signatureID(ctx, tx, p, newSigs)
-		if err != nil {
-			return s.wrap(err)
+	// Encoding runs one batch element ahead of SQLite on another core.
+	// Statements run without the caller's cancellation (the driver would
+	// start a goroutine per statement for it); ctx is checked per row.
+	g, gctx := errgroup.WithContext(ctx)
+	rows := make(chan prepared, 64)
+	g.Go(func() error {
+		defer close(rows)
+		for i, d := range batch {
+			p, err := w.prepare(d)
+			if err != nil {
+				return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, i, err)
+			}
+			select {
+			case rows <- p:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 		}
-		a := perSig[id]
-		if a == nil {
-			a = &agg{}
-			perSig[id] = a
+		return nil
+	})
+	g.Go(func() error {
+		bg := context.WithoutCancel(gctx)
+		for p := range rows {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			si := sideIndex(p.side)
+			seen[si]++
+			id, err := w.signatureID(bg, tx, p, newSigs)
+			if err != nil {
+				return s.wrap(err)
+			}
+			a := perSig[id]
+			if a == nil {
+				a = &agg{}
+				perSig[id] = a
+			}
+			a.seen++
+			if maxStored >= 0 && stored[si] >= maxStored {
+				continue
+			}
+			if insertHook != nil {
+				insertHook()
+			}
+			var legacy, newRow any
+			if p.hasLegacy {
+				legacy = p.legacy
+			}
+			if p.hasNew {
+				newRow = p.newRow
+			}
+			if _, err := ins.ExecContext(bg, w.row, string(p.side), p.key, legacy, newRow, p.diffs, id, p.fingerprint, p.newFingerp); err != nil {
+				return s.wrap(err)
+			}
+			stored[si]++
+			a.stored++
 		}
-		a.seen++
-		if maxStored >= 0 && stored[si] >= maxStored {
-			continue
-		}
-		if insertHook != nil {
-			insertHook()
-		}
-		var legacy, newRow any
-		if p.hasLegacy {
-			legacy = p.legacy
-		}
-		if p.hasNew {
-			newRow = p.newRow
-		}
-		if _, err := ins.ExecContext(ctx, w.row, string(p.side), p.key, legacy, newRow, p.diffs, id, p.fingerprint, p.newFingerp); err != nil {
-			return s.wrap(err)
-		}
-		stored[si]++
-		a.stored++
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET
 		seen_only_in_legacy = seen_only_in_legacy + ?, seen_only_in_new = seen_only_in_new + ?, seen_changed = seen_changed + ?,
@@ -443,15 +470,7 @@ func upsertSignature(ctx context.Context, tx *sql.Tx, sig Signature) (int64, err
 // encodeJSON encodes v; NaN and infinities, which JSON lacks, become the
 // strings "NaN", "+Inf" and "-Inf".
 func encodeJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err == nil {
-		return string(b), nil
-	}
-	var ue *json.UnsupportedValueError
-	if !errors.As(err, &ue) {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	b, err = json.Marshal(sanitize(v))
+	b, err := appendJSON(make([]byte, 0, 256), v)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

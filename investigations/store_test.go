@@ -59,7 +59,7 @@ var seeds = map[int]string{
 	    INSERT INTO run_signatures (run, signature, seen, stored) VALUES ((SELECT id FROM runs WHERE run_id = 'orders/2026-11-21'), 1, 1, 1);`,
 	3: `INSERT INTO investigations (id, title, status, category, created_at, updated_at) VALUES (1, 'orders: changed amount', 'open', NULL, '2026-11-21T03:00:00.000000Z', '2026-11-21T03:00:00.000000Z');
 	    INSERT INTO investigation_signatures VALUES (1, 'orders', 1);
-	    INSERT INTO investigation_discrepancies VALUES (1, 1);
+	    INSERT INTO investigation_discrepancies VALUES (1, 1, (SELECT id FROM runs WHERE run_id = 'orders/2026-11-21'));
 	    INSERT INTO timeline (investigation, kind, body, author, created_at) VALUES (1, 'note', 'rounding?', 'ana', '2026-11-21T03:01:00.000000Z');`,
 	4: `INSERT INTO triage_rules (dataset, side, columns, tag, category, created_at) VALUES ('*', 'changed', 'amount', '*', 'business-logic', '2026-11-21T04:00:00.000000Z');`,
 }

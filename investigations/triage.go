@@ -327,8 +327,8 @@ func autoTriage(ctx context.Context, tx *sql.Tx, runRow int64, runID, dataset st
 		if _, err := tx.ExecContext(ctx, "UPDATE run_signatures SET investigation = ? WHERE run = ? AND signature = ?", inv, runRow, rs.id); err != nil {
 			return nil, nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy)
-			SELECT ?, id FROM discrepancies WHERE signature = ? AND run = ?`, inv, rs.id, runRow); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO investigation_discrepancies (investigation, discrepancy, run)
+			SELECT ?, id, run FROM discrepancies WHERE run = ? AND side = ? AND signature = ?`, inv, runRow, string(rs.sig.Side), rs.id); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -48,13 +48,17 @@ BEGIN
     SELECT RAISE(ABORT, 'the investigation timeline is append-only');
 END;
 
+-- run repeats discrepancies.run so that an investigation's runs, and its
+-- discrepancies of one run, come from an index instead of a lookup per link.
 CREATE TABLE investigation_discrepancies (
     investigation INTEGER NOT NULL REFERENCES investigations (id),
     discrepancy   INTEGER NOT NULL REFERENCES discrepancies (id),
+    run           INTEGER NOT NULL REFERENCES runs (id),
     PRIMARY KEY (investigation, discrepancy)
 ) WITHOUT ROWID;
 
 CREATE INDEX investigation_discrepancies_discrepancy ON investigation_discrepancies (discrepancy);
+CREATE INDEX investigation_discrepancies_run ON investigation_discrepancies (investigation, run);
 
 -- The (dataset, signature) pairs an investigation covers: a later run's
 -- discrepancies with one of them are linked to it while it is open,
