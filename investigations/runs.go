@@ -260,41 +260,42 @@ func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 		return s.wrap(err)
 	}
 	defer tx.Rollback()
+	b := &batchState{tx: tx, perSig: map[int64]*sigCount{}, newSigs: map[string]int64{}}
 	var status string
-	var maxStored int64
-	var stored [3]int64
 	if err := tx.QueryRowContext(ctx, "SELECT status, max_stored_per_side, stored_only_in_legacy, stored_only_in_new, stored_changed FROM runs WHERE id = ?", w.row).
-		Scan(&status, &maxStored, &stored[0], &stored[1], &stored[2]); err != nil {
+		Scan(&status, &b.maxStored, &b.stored[0], &b.stored[1], &b.stored[2]); err != nil {
 		return s.wrap(err)
 	}
 	if Status(status) != Running {
 		return fmt.Errorf("run %s: %w: it is %s, not running", w.runID, ErrInvalid, status)
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO discrepancies (run, side, key, legacy_row, new_row, diffs, signature, fingerprint, new_fingerprint)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
+	if b.ins, err = tx.PrepareContext(ctx, `INSERT INTO discrepancies (run, side, key, legacy_row, new_row, diffs, signature, fingerprint, new_fingerprint)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return s.wrap(err)
 	}
-	defer ins.Close()
+	defer b.ins.Close()
 
-	type agg struct{ seen, stored int64 }
-	perSig := map[int64]*agg{}
-	var seen [3]int64
-	newSigs := map[string]int64{}
-	// Encoding runs one batch element ahead of SQLite on another core.
-	// Statements run without the caller's cancellation (the driver would
-	// start a goroutine per statement for it); ctx is checked per row.
+	// Encoding runs ahead of SQLite on another core; rows travel in chunks
+	// so that the goroutines do not hand over every row. Statements run
+	// without the caller's cancellation (the driver would start a goroutine
+	// per statement to watch it); the context is checked per row instead.
+	const chunk = 32
 	g, gctx := errgroup.WithContext(ctx)
-	rows := make(chan prepared, 64)
+	chunks := make(chan []prepared, 4)
 	g.Go(func() error {
-		defer close(rows)
-		for i, d := range batch {
-			p, err := w.prepare(d)
-			if err != nil {
-				return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, i, err)
+		defer close(chunks)
+		for start := 0; start < len(batch); start += chunk {
+			part := batch[start:min(start+chunk, len(batch))]
+			ps := make([]prepared, len(part))
+			for i, d := range part {
+				p, err := w.prepare(d)
+				if err != nil {
+					return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, start+i, err)
+				}
+				ps[i] = p
 			}
 			select {
-			case rows <- p:
+			case chunks <- ps:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
@@ -303,40 +304,15 @@ func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 	})
 	g.Go(func() error {
 		bg := context.WithoutCancel(gctx)
-		for p := range rows {
-			if err := gctx.Err(); err != nil {
-				return err
+		for ps := range chunks {
+			for _, p := range ps {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				if err := w.insert(bg, b, p); err != nil {
+					return err
+				}
 			}
-			si := sideIndex(p.side)
-			seen[si]++
-			id, err := w.signatureID(bg, tx, p, newSigs)
-			if err != nil {
-				return s.wrap(err)
-			}
-			a := perSig[id]
-			if a == nil {
-				a = &agg{}
-				perSig[id] = a
-			}
-			a.seen++
-			if maxStored >= 0 && stored[si] >= maxStored {
-				continue
-			}
-			if insertHook != nil {
-				insertHook()
-			}
-			var legacy, newRow any
-			if p.hasLegacy {
-				legacy = p.legacy
-			}
-			if p.hasNew {
-				newRow = p.newRow
-			}
-			if _, err := ins.ExecContext(bg, w.row, string(p.side), p.key, legacy, newRow, p.diffs, id, p.fingerprint, p.newFingerp); err != nil {
-				return s.wrap(err)
-			}
-			stored[si]++
-			a.stored++
 		}
 		return nil
 	})
@@ -346,23 +322,78 @@ func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return w.commitBatch(ctx, b)
+}
+
+// batchState is what one Write accumulates inside its transaction.
+type batchState struct {
+	tx        *sql.Tx
+	ins       *sql.Stmt
+	maxStored int64
+	stored    [3]int64 // per side, for the whole run
+	seen      [3]int64 // per side, this batch
+	perSig    map[int64]*sigCount
+	newSigs   map[string]int64 // signatures created in this transaction
+}
+
+// sigCount is how many rows of one signature a batch saw and stored.
+type sigCount struct{ seen, stored int64 }
+
+// insert counts one row and stores it unless its side is at the cap.
+func (w *RunWriter) insert(ctx context.Context, b *batchState, p prepared) error {
+	si := sideIndex(p.side)
+	b.seen[si]++
+	id, err := w.signatureID(ctx, b.tx, p, b.newSigs)
+	if err != nil {
+		return w.s.wrap(err)
+	}
+	c := b.perSig[id]
+	if c == nil {
+		c = &sigCount{}
+		b.perSig[id] = c
+	}
+	c.seen++
+	if b.maxStored >= 0 && b.stored[si] >= b.maxStored {
+		return nil
+	}
+	if insertHook != nil {
+		insertHook()
+	}
+	var legacy, newRow any
+	if p.hasLegacy {
+		legacy = p.legacy
+	}
+	if p.hasNew {
+		newRow = p.newRow
+	}
+	if _, err := b.ins.ExecContext(ctx, w.row, string(p.side), p.key, legacy, newRow, p.diffs, id, p.fingerprint, p.newFingerp); err != nil {
+		return w.s.wrap(err)
+	}
+	b.stored[si]++
+	c.stored++
+	return nil
+}
+
+// commitBatch adds a batch's counts to the run and commits it.
+func (w *RunWriter) commitBatch(ctx context.Context, b *batchState) error {
+	s, tx := w.s, b.tx
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET
 		seen_only_in_legacy = seen_only_in_legacy + ?, seen_only_in_new = seen_only_in_new + ?, seen_changed = seen_changed + ?,
 		stored_only_in_legacy = ?, stored_only_in_new = ?, stored_changed = ? WHERE id = ?`,
-		seen[0], seen[1], seen[2], stored[0], stored[1], stored[2], w.row); err != nil {
+		b.seen[0], b.seen[1], b.seen[2], b.stored[0], b.stored[1], b.stored[2], w.row); err != nil {
 		return s.wrap(err)
 	}
-	for id, a := range perSig {
+	for id, c := range b.perSig {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO run_signatures (run, signature, seen, stored) VALUES (?, ?, ?, ?)
 			ON CONFLICT (run, signature) DO UPDATE SET seen = seen + excluded.seen, stored = stored + excluded.stored`,
-			w.row, id, a.seen, a.stored); err != nil {
+			w.row, id, c.seen, c.stored); err != nil {
 			return s.wrap(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap(err)
 	}
-	for k, v := range newSigs {
+	for k, v := range b.newSigs {
 		w.sigCache[k] = v
 	}
 	return nil
