@@ -73,12 +73,6 @@ func BenchmarkInsert1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if p := os.Getenv("EXP_PRAGMA"); p != "" {
-			s.db.SetMaxOpenConns(1)
-			if _, err := s.db.Exec(p); err != nil {
-				b.Fatal(err)
-			}
-		}
 		b.StartTimer()
 		w, err := s.StartRun(ctx, NewRun{Dataset: "orders", Night: "2026-11-24", MaxStoredPerSide: -1,
 			TTLReferences: References{Legacy: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)}})

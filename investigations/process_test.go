@@ -28,9 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	for _, d := range benchDirs {
-		if os.Getenv("EXP_KEEP") == "" {
-			os.RemoveAll(d)
-		}
+		os.RemoveAll(d)
 	}
 	os.Exit(code)
 }
