@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -33,16 +35,18 @@ var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
 // Migrations returns the embedded sequence in order. It panics if the files
 // are misnamed or the numbers have gaps: that is a build defect, caught by
 // the package's tests.
-func Migrations() []Migration {
+func Migrations() []Migration { return slices.Clone(embedded()) }
+
+var embedded = sync.OnceValue(func() []Migration {
 	ms, err := loadMigrations(schemaFS, "schema")
 	if err != nil {
 		panic(err)
 	}
 	return ms
-}
+})
 
 // LatestVersion is the schema version this binary migrates to.
-func LatestVersion() int { return len(Migrations()) }
+func LatestVersion() int { return len(embedded()) }
 
 func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
@@ -75,7 +79,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 // migration. Concurrent openers are safe: each step re-reads the version
 // inside its write transaction and skips what another process applied.
 func migrate(ctx context.Context, db *sql.DB, target int) error {
-	ms := Migrations()
+	ms := embedded()
 	if target > len(ms) {
 		return fmt.Errorf("schema version %d: this binary knows up to %d", target, len(ms))
 	}

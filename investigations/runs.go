@@ -610,6 +610,9 @@ func (w *RunWriter) Finish(ctx context.Context, r Result) (FinishSummary, error)
 		return sum, fmt.Errorf("run %s: %w: it is %s, not running", w.runID, ErrInvalid, st)
 	}
 	if status == Differs {
+		if err := countUnstreamed(ctx, tx, w.row, r.Counts); err != nil {
+			return sum, fmt.Errorf("run %s: %w", w.runID, s.wrap(err))
+		}
 		opened, linked, err := autoTriage(ctx, tx, w.row, w.runID, w.dataset, finished)
 		if err != nil {
 			return sum, fmt.Errorf("run %s: auto-triage: %w", w.runID, s.wrap(err))
@@ -621,6 +624,34 @@ func (w *RunWriter) Finish(ctx context.Context, r Result) (FinishSummary, error)
 	}
 	w.finished = true
 	return sum, nil
+}
+
+// countUnstreamed makes sure every nonzero side of a differing run is
+// triaged: a side whose counts are nonzero but of which the runner streamed
+// no discrepancy gets the bare signature "side::" with its count, none stored.
+func countUnstreamed(ctx context.Context, tx *sql.Tx, runRow int64, c Counts) error {
+	var seen [3]int64
+	if err := tx.QueryRowContext(ctx, "SELECT seen_only_in_legacy, seen_only_in_new, seen_changed FROM runs WHERE id = ?", runRow).
+		Scan(&seen[0], &seen[1], &seen[2]); err != nil {
+		return err
+	}
+	// With unique keys these are missing, extra and changed; without keys
+	// nothing is changed and every row is one-sided.
+	expected := [3]int64{c.OnlyInLegacy - c.Changed, c.OnlyInNew - c.Changed, c.Changed}
+	for i, side := range Sides {
+		if expected[i] <= 0 || seen[i] > 0 {
+			continue
+		}
+		id, err := upsertSignature(ctx, tx, Signature{Side: side, Columns: []string{}, Tags: []string{}})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_signatures (run, signature, seen, stored) VALUES (?, ?, ?, 0)
+			ON CONFLICT (run, signature) DO UPDATE SET seen = seen + excluded.seen`, runRow, id, expected[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resultStatus decides and checks the final status against the counts.

@@ -298,3 +298,28 @@ func TestAbortDead(t *testing.T) {
 		t.Fatalf("finishing an aborted run: %v", err)
 	}
 }
+
+func TestDifferingRunWithoutStreamedRowsIsStillTriaged(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	w, _ := s.StartRun(ctx, NewRun{Dataset: "orders", Night: "2026-11-24"})
+	// The runner streamed changed rows only, but counts missing rows too.
+	if err := w.Write(ctx, []Discrepancy{changedRow(1, "amount", 1, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := w.Finish(ctx, Result{Counts: Counts{LegacyRows: 10, NewRows: 8, OnlyInLegacy: 3, OnlyInNew: 1, Changed: 1, Missing: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Opened) != 2 {
+		t.Fatalf("opened %v, want the changed signature and the unstreamed missing rows", sum.Opened)
+	}
+	sigs, _ := s.RunSignatures(ctx, w.RunID())
+	got := map[string][2]int64{}
+	for _, sg := range sigs {
+		got[sg.Text] = [2]int64{sg.Seen, sg.Stored}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(map[string][2]int64{"changed:amount:": {1, 1}, "only_in_legacy::": {2, 0}}) {
+		t.Fatalf("signatures %v", got)
+	}
+}
