@@ -63,8 +63,14 @@ func benchBatches(n, size int) [][]Discrepancy {
 }
 
 func BenchmarkInsert1M(b *testing.B) {
-	const total, size = 1_000_000, 1000
-	batches := benchBatches(100, size)
+	for _, size := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("batch-%d", size), func(b *testing.B) { benchInsert(b, size) })
+	}
+}
+
+func benchInsert(b *testing.B, size int) {
+	const total = 1_000_000
+	batches := benchBatches(100_000/size, size)
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()

@@ -284,11 +284,12 @@ func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 	chunks := make(chan []prepared, 4)
 	g.Go(func() error {
 		defer close(chunks)
+		var scratch []byte
 		for start := 0; start < len(batch); start += chunk {
 			part := batch[start:min(start+chunk, len(batch))]
 			ps := make([]prepared, len(part))
 			for i, d := range part {
-				p, err := w.prepare(d)
+				p, err := w.prepare(d, &scratch)
 				if err != nil {
 					return fmt.Errorf("run %s: discrepancy %d of the batch: %w", w.runID, start+i, err)
 				}
@@ -412,7 +413,7 @@ func sideIndex(s Side) int {
 	return 2
 }
 
-func (w *RunWriter) prepare(d Discrepancy) (prepared, error) {
+func (w *RunWriter) prepare(d Discrepancy, scratch *[]byte) (prepared, error) {
 	switch d.Side {
 	case OnlyInLegacy:
 		if d.Legacy == nil {
@@ -436,18 +437,18 @@ func (w *RunWriter) prepare(d Discrepancy) (prepared, error) {
 	if key == nil {
 		key = map[string]any{}
 	}
-	if p.key, err = encodeJSON(key); err != nil {
+	if p.key, err = encodeJSON(scratch, key); err != nil {
 		return p, fmt.Errorf("key: %w", err)
 	}
 	if d.Legacy != nil {
 		p.hasLegacy = true
-		if p.legacy, err = encodeJSON(d.Legacy); err != nil {
+		if p.legacy, err = encodeJSON(scratch, d.Legacy); err != nil {
 			return p, fmt.Errorf("legacy row: %w", err)
 		}
 	}
 	if d.New != nil {
 		p.hasNew = true
-		if p.newRow, err = encodeJSON(d.New); err != nil {
+		if p.newRow, err = encodeJSON(scratch, d.New); err != nil {
 			return p, fmt.Errorf("new row: %w", err)
 		}
 	}
@@ -455,7 +456,7 @@ func (w *RunWriter) prepare(d Discrepancy) (prepared, error) {
 		if diffs == nil {
 			diffs = []ColumnDiff{}
 		}
-		s, err := encodeJSON(diffs)
+		s, err := encodeJSON(scratch, diffs)
 		if err != nil {
 			return p, fmt.Errorf("diffs: %w", err)
 		}
@@ -500,8 +501,10 @@ func upsertSignature(ctx context.Context, tx *sql.Tx, sig Signature) (int64, err
 
 // encodeJSON encodes v; NaN and infinities, which JSON lacks, become the
 // strings "NaN", "+Inf" and "-Inf".
-func encodeJSON(v any) (string, error) {
-	b, err := appendJSON(make([]byte, 0, 256), v)
+// scratch is reused between calls.
+func encodeJSON(scratch *[]byte, v any) (string, error) {
+	b, err := appendJSON((*scratch)[:0], v)
+	*scratch = b
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

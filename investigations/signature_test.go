@@ -107,14 +107,14 @@ func TestTitle(t *testing.T) {
 }
 
 func TestEncodeJSONNonFinite(t *testing.T) {
-	got, err := encodeJSON(map[string]any{"a": math.NaN(), "b": []any{math.Inf(-1)}, "c": 1.5})
+	got, err := encodeJSON(new([]byte), map[string]any{"a": math.NaN(), "b": []any{math.Inf(-1)}, "c": 1.5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := `{"a":"NaN","b":["-Inf"],"c":1.5}`; got != want {
 		t.Fatalf("%s, want %s", got, want)
 	}
-	if _, err := encodeJSON(map[string]any{"f": func() {}}); err == nil {
+	if _, err := encodeJSON(new([]byte), map[string]any{"f": func() {}}); err == nil {
 		t.Fatal("a func encoded")
 	}
 }
