@@ -203,6 +203,7 @@ func TestTwoWritersAndAReaderInProcesses(t *testing.T) {
 	if integrity != "ok" {
 		t.Fatalf("integrity_check: %s", integrity)
 	}
+	checkOrphans(t, s.DB())
 	runs, total, err := s.Runs(ctx, RunFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -282,4 +283,5 @@ func TestCrashMidBatchLeavesNoHalfBatchAndAborts(t *testing.T) {
 	if integrity != "ok" {
 		t.Fatalf("integrity_check: %s", integrity)
 	}
+	checkOrphans(t, s.DB())
 }

@@ -78,7 +78,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	dsn := fmt.Sprintf("file:%s?_busy_timeout=%d&_foreign_keys=1&_txlock=immediate&_journal_mode=WAL&_synchronous=NORMAL",
+	// No _journal_mode in the DSN: WAL is a property of the file, set once
+	// below. Setting it on every new connection fails with "database is
+	// locked", without waiting, while another opener converts a new file.
+	dsn := fmt.Sprintf("file:%s?_busy_timeout=%d&_foreign_keys=1&_txlock=immediate&_synchronous=NORMAL",
 		escapePath(path), o.busyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -86,10 +89,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, proc: selfIdentity()}
 	s.host, _ = os.Hostname()
+	if err := ensureWAL(ctx, db, o.busyTimeout); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state database %s: switching to WAL mode: %w", path, s.wrap(err))
+	}
 	v, err := currentVersion(ctx, db)
 	if err != nil {
 		db.Close()
-		return nil, s.wrap(err)
+		return nil, fmt.Errorf("state database %s: reading the schema version: %w", path, s.wrap(err))
 	}
 	if fresh || v < LatestVersion() {
 		if err := migrate(ctx, db, LatestVersion()); err != nil {
@@ -211,6 +218,38 @@ func inspect(ctx context.Context, path string, mustExist bool) (fresh bool, err 
 		return false, fmt.Errorf("state database %s: %w", path, wrapSQLite(err))
 	}
 	return false, nil
+}
+
+// ensureWAL puts the file in WAL mode unless it is already, retrying while
+// another connection holds the lock the switch needs (SQLite does not call
+// the busy handler for it).
+func ensureWAL(ctx context.Context, db *sql.DB, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			err = db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+			if err == nil && strings.EqualFold(mode, "wal") {
+				return nil
+			}
+			if err == nil {
+				return fmt.Errorf("journal mode stayed %q", mode)
+			}
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 func tableNames(ctx context.Context, db *sql.DB) ([]string, error) {

@@ -241,6 +241,7 @@ func TestAutoTriage(t *testing.T) {
 	if d.Category != "backup-selection" || d.Status != StatusTriaged {
 		t.Fatalf("payments investigation after rule: %+v", d.Investigation)
 	}
+	checkOrphans(t, s.DB())
 }
 
 func TestManualTriage(t *testing.T) {
@@ -347,4 +348,5 @@ func TestManualTriage(t *testing.T) {
 	if _, err := s.OpenInvestigation(ctx, OpenRequest{Title: " "}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("open without title: %v", err)
 	}
+	checkOrphans(t, s.DB())
 }

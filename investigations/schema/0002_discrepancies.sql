@@ -10,15 +10,19 @@ CREATE TABLE signatures (
     tags      TEXT NOT NULL         -- JSON array, sorted
 );
 
+-- The hot table: run and signature are not declared foreign keys, because
+-- checking them doubled the cost of storing a row (see docs/benchmarks.md).
+-- Only this package's writer inserts here, inside a transaction that owns
+-- the run and has just looked up or created the signature.
 CREATE TABLE discrepancies (
     id              INTEGER PRIMARY KEY,
-    run             INTEGER NOT NULL REFERENCES runs (id),
+    run             INTEGER NOT NULL, -- runs (id)
     side            TEXT    NOT NULL CHECK (side IN ('only_in_legacy', 'only_in_new', 'changed')),
     key             TEXT    NOT NULL, -- JSON object: key column -> value
     legacy_row      TEXT,             -- JSON object; NULL for only_in_new
     new_row         TEXT,             -- JSON object; NULL for only_in_legacy
     diffs           TEXT,             -- JSON [{"column", "legacy", "new"}] for changed
-    signature       INTEGER NOT NULL REFERENCES signatures (id),
+    signature       INTEGER NOT NULL, -- signatures (id)
     fingerprint     INTEGER,          -- xxhash64 row digest (legacy row for changed), as signed bits
     new_fingerprint INTEGER           -- changed only: the new row's digest
 );

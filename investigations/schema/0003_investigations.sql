@@ -50,10 +50,13 @@ END;
 
 -- run repeats discrepancies.run so that an investigation's runs, and its
 -- discrepancies of one run, come from an index instead of a lookup per link.
+-- As for discrepancies, the references are checked by the code that links
+-- (it has just read or created each parent in the same transaction), not
+-- declared: a run's finish links every stored discrepancy.
 CREATE TABLE investigation_discrepancies (
-    investigation INTEGER NOT NULL REFERENCES investigations (id),
-    discrepancy   INTEGER NOT NULL REFERENCES discrepancies (id),
-    run           INTEGER NOT NULL REFERENCES runs (id),
+    investigation INTEGER NOT NULL, -- investigations (id)
+    discrepancy   INTEGER NOT NULL, -- discrepancies (id)
+    run           INTEGER NOT NULL, -- runs (id)
     PRIMARY KEY (investigation, discrepancy)
 ) WITHOUT ROWID;
 
