@@ -11,7 +11,7 @@ CREATE TABLE signatures (
 );
 
 -- The hot table: run and signature are not declared foreign keys, because
--- checking them doubled the cost of storing a row (see docs/benchmarks.md).
+-- checking them cost a fifth of the CPU of storing a row (docs/benchmarks.md).
 -- Only this package's writer inserts here, inside a transaction that owns
 -- the run and has just looked up or created the signature.
 CREATE TABLE discrepancies (
