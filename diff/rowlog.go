@@ -1,0 +1,122 @@
+package diff
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+)
+
+// A rowLog is one worker's append-only log of one side's canonical rows.
+// Phase 1 encodes each batch straight into the log's open segment; full
+// segments stay in memory while the row budget allows and are appended to
+// the log's file after that. Phase 2 reads back only the rows that differ,
+// by location, so a clean partition's rows are written once and never read.
+//
+//	logical offsets  [0 ........ memEnd) in memory segments | [fileBase .......) in the file
+type rowLog struct {
+	id     int
+	dir    string
+	budget *memBudget
+	segCap int
+
+	seg     []byte // open segment
+	segBase int64  // logical offset of seg[0]
+
+	mem     [][]byte // sealed in-memory segments
+	memBase []int64  // their logical offsets
+
+	f         *os.File
+	fileBase  int64 // logical offset of the file's first byte
+	diskBytes atomic.Int64
+}
+
+func newRowLog(id int, dir string, budget *memBudget, segCap int) *rowLog {
+	return &rowLog{id: id, dir: dir, budget: budget, segCap: segCap}
+}
+
+// alloc returns n bytes at the end of the log and their logical offset.
+func (l *rowLog) alloc(n int) ([]byte, int64, error) {
+	if len(l.seg)+n > cap(l.seg) {
+		if err := l.seal(); err != nil {
+			return nil, 0, err
+		}
+		if cap(l.seg) < n {
+			l.seg = make([]byte, 0, max(n, l.segCap))
+		}
+	}
+	off := l.segBase + int64(len(l.seg))
+	l.seg = l.seg[:len(l.seg)+n]
+	return l.seg[len(l.seg)-n:], off, nil
+}
+
+// seal files the open segment: in memory if the budget allows and the log
+// never went to disk, else appended to the file.
+func (l *rowLog) seal() error {
+	if len(l.seg) == 0 {
+		return nil
+	}
+	if l.f == nil && l.budget.reserve(int64(cap(l.seg))) {
+		l.mem = append(l.mem, l.seg)
+		l.memBase = append(l.memBase, l.segBase)
+		l.segBase += int64(len(l.seg))
+		l.seg = nil
+		return nil
+	}
+	if l.f == nil {
+		f, err := os.Create(filepath.Join(l.dir, fmt.Sprintf("rows-%03d.log", l.id)))
+		if err != nil {
+			return fmt.Errorf("spill: %w", err)
+		}
+		l.f, l.fileBase = f, l.segBase
+	}
+	if _, err := l.f.WriteAt(l.seg, l.segBase-l.fileBase); err != nil {
+		return fmt.Errorf("spill file %s: %w", l.f.Name(), err)
+	}
+	l.diskBytes.Add(int64(len(l.seg)))
+	l.segBase += int64(len(l.seg))
+	l.seg = l.seg[:0]
+	return nil
+}
+
+// row returns the canonical row at a logical offset. buf is scratch for
+// rows read from the file; the result may alias it.
+func (l *rowLog) row(off int64, buf []byte) ([]byte, []byte, error) {
+	if l.f == nil || off < l.fileBase {
+		i := sort.Search(len(l.memBase), func(i int) bool { return l.memBase[i] > off }) - 1
+		if i < 0 {
+			return nil, buf, fmt.Errorf("%w: row log %d has no offset %d", ErrCorruptRow, l.id, off)
+		}
+		seg := l.mem[i][off-l.memBase[i]:]
+		if len(seg) < rowHeader || len(seg) < rowHeader+recLen(seg) {
+			return nil, buf, fmt.Errorf("%w: row log %d: record at %d overruns its segment", ErrCorruptRow, l.id, off)
+		}
+		return seg[rowHeader : rowHeader+recLen(seg)], buf, nil
+	}
+	pos := off - l.fileBase
+	buf = resize(buf, 256)
+	n, err := l.f.ReadAt(buf, pos)
+	if n < rowHeader {
+		return nil, buf, fmt.Errorf("spill file %s at %d: %v", l.f.Name(), pos, err)
+	}
+	size := int(binary.LittleEndian.Uint32(buf))
+	if rowHeader+size > n {
+		buf = resize(buf, rowHeader+size)
+		if _, err := l.f.ReadAt(buf, pos); err != nil {
+			return nil, buf, fmt.Errorf("spill file %s at %d: %w", l.f.Name(), pos, err)
+		}
+	}
+	return buf[rowHeader : rowHeader+size], buf, nil
+}
+
+func (l *rowLog) close() error {
+	l.mem, l.seg = nil, nil
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
