@@ -265,6 +265,9 @@ func (d *differ) run(ctx context.Context) error {
 	if err := d.phase1(ctx); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	d.rep.Run.Phases.Digest = time.Since(t).Seconds()
 	d.rep.LegacyRows, d.rep.NewRows = d.digests[0].Rows(), d.digests[1].Rows()
 	d.rep.Legacy.Rows, d.rep.New.Rows = d.rep.LegacyRows, d.rep.NewRows
@@ -281,6 +284,9 @@ func (d *differ) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	for _, l := range d.logs {
 		d.rep.Run.SpilledBytes += l.diskBytes.Load()
 	}
@@ -293,7 +299,7 @@ func (d *differ) run(ctx context.Context) error {
 	d.rep.Run.Phases.Exact = time.Since(t).Seconds()
 
 	t = time.Now()
-	if err := d.report(srt, dups, dupKeys); err != nil {
+	if err := d.report(ctx, srt, dups, dupKeys); err != nil {
 		return err
 	}
 	d.rep.Run.Phases.Report = time.Since(t).Seconds()
@@ -644,7 +650,7 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 }
 
 // report orders the differing rows, classifies them and finishes the report.
-func (d *differ) report(srt *sorter, dups int64, dupKeys *dupSample) error {
+func (d *differ) report(ctx context.Context, srt *sorter, dups int64, dupKeys *dupSample) error {
 	var out *outWriter
 	if d.opts.OutDir != "" {
 		var err error
@@ -658,8 +664,13 @@ func (d *differ) report(srt *sorter, dups int64, dupKeys *dupSample) error {
 	var done int64
 	err := srt.each(func(e sortEntry) error {
 		done++
-		if d.opts.Progress != nil && done%65536 == 0 {
-			d.opts.Progress(Progress{Phase: "report", Done: done, Total: total})
+		if done%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if d.opts.Progress != nil {
+				d.opts.Progress(Progress{Phase: "report", Done: done, Total: total})
+			}
 		}
 		return c.add(e)
 	})
