@@ -58,7 +58,7 @@
 // while encoding, so digests stay exact: --truncate rounds timestamps and
 // times down to ms or s, --round rounds floats (by their shortest decimal
 // form) and decimals (half away from zero) to N places, --empty-as-null
-// writes ” as NULL. --tolerance runs later, on rows paired by key.
+// writes the empty string as NULL. --tolerance runs later, on rows paired by key.
 //
 // Columns are matched by name. After --ignore, a column on one side only,
 // or two columns of one name whose kinds (integer, float, decimal, string,

@@ -6,7 +6,7 @@
 //	diffbench run    -dir bench/out/10m -shadow bin/shadow    5 alternating runs of each; medians, peak RSS, ratio
 //
 // The tables have 8 columns of mixed types; about 0.1% of rows differ,
-// spread evenly: missing, phantom, changed and duplicated rows, NULL vs ”,
+// spread evenly: missing, phantom, changed and duplicated rows, NULL vs the empty string,
 // and timestamp precision. It lives in its own module so that DuckDB never
 // weighs on the main build.
 package main
