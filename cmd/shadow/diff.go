@@ -185,6 +185,13 @@ func runDiff(cmd *cobra.Command, args []string, f diffFlags) error {
 	return nil
 }
 
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
 func jsonValue(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -215,7 +222,7 @@ func printReport(w io.Writer, rep *diff.Report, opts diff.Options) error {
 		if s.SnapshotID != nil {
 			snap = fmt.Sprintf("  snapshot %d", *s.SnapshotID)
 		}
-		return fmt.Sprintf("%-7s %s%s  (%d files, %d rows)", name, s.Ref, snap, s.FilesRead, s.Rows)
+		return fmt.Sprintf("%-7s %s%s  (%s, %s)", name, s.Ref, snap, plural(int64(s.FilesRead), "file"), plural(s.Rows, "row"))
 	}
 	fmt.Fprintln(w, side("legacy", rep.Legacy))
 	fmt.Fprintln(w, side("new", rep.New))
