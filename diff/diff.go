@@ -183,7 +183,7 @@ type differ struct {
 	segCap              int // row log segment size
 	dir                 string
 	mem, rowMem         *memBudget
-	index, keys         [2]*spillStore
+	index               [2]*spillStore
 	logMu               sync.Mutex
 	logs                []*rowLog
 	digests             [2]*Digest
@@ -242,11 +242,13 @@ func (d *differ) run(ctx context.Context) error {
 	}
 	d.dir = dir
 	defer os.RemoveAll(dir)
-	// The budget, shared out: index and key chunks 30%, row logs 5%,
-	// recycled Arrow buffers 6%, open chunks 6% (see size), phase 2 30%,
-	// sorting 10%; the rest is batches in flight and the runtime's slack.
-	d.mem = &memBudget{limit: d.opts.Memory * 30 / 100}
-	d.rowMem = &memBudget{limit: d.opts.Memory * 5 / 100}
+	// The budget, shared out: index chunks 40%, row logs 2%, recycled
+	// Arrow buffers 10%, open chunks up to 6% (see size), phase 2 30% and
+	// sorting 10% (both after phase 1, as the index chunks are freed); the
+	// rest is batches in flight, Parquet decoding and the runtime's slack.
+	// Rows are read back rarely, so they are the first to go to disk.
+	d.mem = &memBudget{limit: d.opts.Memory * 40 / 100}
+	d.rowMem = &memBudget{limit: d.opts.Memory * 2 / 100}
 	defer func() {
 		for _, l := range d.logs {
 			l.close()
@@ -255,10 +257,6 @@ func (d *differ) run(ctx context.Context) error {
 	for s, name := range []string{"legacy", "new"} {
 		d.index[s] = newSpillStore(dir, name+"-index", d.buckets, chunkSize, d.mem)
 		defer d.index[s].close()
-		if len(d.keyIdx) > 0 {
-			d.keys[s] = newSpillStore(dir, name+"-keys", d.buckets, chunkSize, d.mem)
-			defer d.keys[s].close()
-		}
 	}
 
 	t := time.Now()
@@ -292,9 +290,6 @@ func (d *differ) run(ctx context.Context) error {
 	}
 	for s := range d.index {
 		d.rep.Run.SpilledBytes += d.index[s].diskBytes.Load()
-		if d.keys[s] != nil {
-			d.rep.Run.SpilledBytes += d.keys[s].diskBytes.Load()
-		}
 	}
 	d.rep.Run.Phases.Exact = time.Since(t).Seconds()
 
@@ -330,7 +325,7 @@ func (d *differ) phase1(ctx context.Context) error {
 		}
 	}
 	workers := d.opts.Workers
-	g, gctx := errgroup.WithContext(withAllocator(ctx, newPoolAllocator(d.opts.Memory*6/100)))
+	g, gctx := errgroup.WithContext(withAllocator(ctx, newPoolAllocator(d.opts.Memory*10/100)))
 	taskCh := make(chan sideTask)
 	batches := make(chan batch, workers)
 	g.Go(func() error {
@@ -431,7 +426,7 @@ type hasher struct {
 	log    *rowLog
 	digest []uint64 // count, sum interleaved per partition
 	index  *spillWriter
-	keys   *spillWriter
+	keyed  bool
 	rec    []byte
 }
 
@@ -445,10 +440,7 @@ func (d *differ) newHasher(side int) *hasher {
 	d.logs = append(d.logs, log)
 	d.logMu.Unlock()
 	h := &hasher{d: d, enc: newRowEncoder(name, d.cols, d.rules, d.keyIdx), log: log,
-		digest: make([]uint64, 2*d.partitions), index: d.index[side].writer(), rec: make([]byte, d.recSize)}
-	if d.keys[side] != nil {
-		h.keys = d.keys[side].writer()
-	}
+		digest: make([]uint64, 2*d.partitions), index: d.index[side].writer(), rec: make([]byte, d.recSize), keyed: len(d.keyIdx) > 0}
 	return h
 }
 
@@ -463,7 +455,7 @@ func (h *hasher) add(rec arrow.RecordBatch) error {
 	}
 	e := h.enc
 	P, B := h.d.partitions, h.d.buckets
-	keyed := h.keys != nil
+	keyed := h.keyed
 	id := uint64(h.log.id) << locBits
 	r := h.rec
 	for i, fp := range e.fps {
@@ -482,11 +474,6 @@ func (h *hasher) add(rec arrow.RecordBatch) error {
 		if err := h.index.add(b, r); err != nil {
 			return err
 		}
-		if keyed {
-			if err := h.keys.add(b, e.kbuf[e.kstarts[i]:e.kstarts[i+1]]); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -495,13 +482,7 @@ func (h *hasher) flush() error {
 	if err := h.log.seal(); err != nil {
 		return err
 	}
-	if err := h.index.flush(); err != nil {
-		return err
-	}
-	if h.keys != nil {
-		return h.keys.flush()
-	}
-	return nil
+	return h.index.flush()
 }
 
 func (h *hasher) mergeInto(d *Digest) {
@@ -539,7 +520,7 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 	workers := d.opts.Workers
 	budget := d.opts.Memory * 30 / 100 / int64(workers)
 	job := &exactJob{index: d.index, logs: d.logs, recSize: d.recSize, partitions: d.partitions, unequal: unequal, unequalN: unequalN, keyed: keyed, budget: budget}
-	dj := &dupJob{keys: d.keys, partitions: d.partitions, unequal: unequal}
+	dj := &dupJob{index: d.index, recSize: d.recSize, partitions: d.partitions, buckets: d.buckets, unequal: unequal}
 	var (
 		onlyL, onlyN, dups atomic.Int64
 		done               atomic.Int64
@@ -568,7 +549,7 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 			}()
 			var (
 				x       recIndex
-				k       keyIndex
+				k       dupScratch
 				scratch []byte
 				rowBuf  []byte
 				split   [][]byte
@@ -609,16 +590,21 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 					onlyL.Add(l)
 					onlyN.Add(n)
 				}
-				d.index[0].free(b)
-				d.index[1].free(b)
 				if keyed {
-					n, err := dj.run(b, &k, func(key []byte) error {
-						if split, err = splitRow(key, len(d.keyIdx), split); err != nil {
+					var n int64
+					n, scratch, err = dj.run(b, &k, scratch, func(loc uint64) error {
+						var row, key []byte
+						var err error
+						if row, rowBuf, err = d.logs[loc>>locBits].row(int64(loc&(1<<locBits-1)), rowBuf); err != nil {
+							return err
+						}
+						if split, err = splitRow(row, len(d.cols), split); err != nil {
 							return err
 						}
 						okey = okey[:0]
-						for _, v := range split {
-							okey = appendOrderKey(okey, v)
+						for _, j := range d.keyIdx {
+							okey = appendOrderKey(okey, split[j])
+							key = append(key, split[j]...)
 						}
 						dmu.Lock()
 						sample.add(okey, key)
@@ -629,9 +615,9 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 						return err
 					}
 					dups.Add(n)
-					d.keys[0].free(b)
-					d.keys[1].free(b)
 				}
+				d.index[0].free(b)
+				d.index[1].free(b)
 				if d.opts.Progress != nil {
 					d.opts.Progress(Progress{Phase: "exact", Done: done.Add(1), Total: int64(len(todo))})
 				}

@@ -1,7 +1,6 @@
 package diff
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -224,104 +223,120 @@ func readInto(s *spillStore, c chunk, scratch []byte) ([]byte, []byte, error) {
 	return b, b, nil
 }
 
-// keyIndex counts the keys of one bucket on each side to find duplicate
-// keys: keys that occur more than once on either side.
-type keyIndex struct {
-	segs   [][]byte
-	refs   []uint64
-	hashes []uint64
-	counts [][2]int32
-	table  []uint32
-	shift  uint
-}
+// Duplicate keys: a key that occurs more than once on either side. They
+// are counted from the index records' key hashes, bucket by bucket: the
+// records are grouped by partition (a counting sort), then each small group
+// goes through a small table. Equal partitions hold the same keys on both
+// sides, so there only the legacy side is counted. Two keys are taken for
+// one only if their 64-bit hashes collide within a partition.
 
-func (k *keyIndex) reset(expected int) {
-	k.segs, k.refs, k.hashes, k.counts = k.segs[:0], k.refs[:0], k.hashes[:0], k.counts[:0]
-	size := 16
-	for size < 2*expected {
-		size <<= 1
-	}
-	k.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	k.table = resize(k.table, size)
-	clear(k.table)
-}
+type dupEntry struct{ h, loc uint64 }
 
-func (k *keyIndex) key(i int) []byte {
-	ref := k.refs[i]
-	rec := k.segs[ref>>32][uint32(ref):]
-	return rec[keyHeader : keyHeader+keyLen(rec)]
-}
-
-// add counts one occurrence of the key record at seg/off on side s. It
-// returns false when the table is full (never, as reset sized it for every
-// key of the bucket).
-func (k *keyIndex) add(seg int, off int, key []byte, h uint64, s int) {
-	mask := uint64(len(k.table) - 1)
-	pos := (h * 0x9E3779B97F4A7C15) >> k.shift
-	for {
-		g := k.table[pos]
-		if g == 0 {
-			k.refs = append(k.refs, uint64(seg)<<32|uint64(off))
-			k.hashes = append(k.hashes, h)
-			var c [2]int32
-			c[s] = 1
-			k.counts = append(k.counts, c)
-			k.table[pos] = uint32(len(k.refs))
-			return
-		}
-		if k.hashes[g-1] == h && bytes.Equal(k.key(int(g-1)), key) {
-			if k.counts[g-1][s] < 1<<30 {
-				k.counts[g-1][s]++
-			}
-			return
-		}
-		pos = (pos + 1) & mask
-	}
+type dupScratch struct {
+	ents, sorted []dupEntry
+	counts       []int32
+	table        []int32 // slot → group-local unique index + 1
+	uh           []uint64
+	uc           [][2]int32
+	uloc         []uint64
 }
 
 type dupJob struct {
-	keys       [2]*spillStore
+	index      [2]*spillStore
+	recSize    int
 	partitions int
+	buckets    int
 	unequal    []bool
 }
 
-// run returns the duplicate keys of one bucket (their canonical key bytes,
-// copied) and calls found for each.
-func (j *dupJob) run(bucket int, k *keyIndex, found func(key []byte) error) (int64, error) {
-	lb, nb := &j.keys[0].buckets[bucket], &j.keys[1].buckets[bucket]
-	k.reset(int(lb.records + nb.records))
+// run returns the number of duplicate keys in one bucket and calls found
+// with the location of one row of each.
+func (j *dupJob) run(bucket int, s *dupScratch, scratch []byte, found func(loc uint64) error) (int64, []byte, error) {
+	s.ents = s.ents[:0]
+	for side, st := range j.index {
+		for _, c := range st.buckets[bucket].chunks {
+			var data []byte
+			var err error
+			if data, scratch, err = readInto(st, c, scratch); err != nil {
+				return 0, scratch, err
+			}
+			for off := 0; off+j.recSize <= len(data); off += j.recSize {
+				rec := data[off : off+j.recSize]
+				h := binary.LittleEndian.Uint64(rec[24:])
+				if side == 1 && !j.unequal[PartitionOf(h, j.partitions)] {
+					continue
+				}
+				loc := binary.LittleEndian.Uint64(rec[16:])
+				s.ents = append(s.ents, dupEntry{h, loc | uint64(side)<<63})
+			}
+		}
+	}
+	// Group by partition: the partitions of bucket b are b, b+B, b+2B, ...
+	groups := (j.partitions + j.buckets - 1) / j.buckets
+	s.counts = resize(s.counts, groups+1)
+	clear(s.counts)
+	for _, e := range s.ents {
+		s.counts[PartitionOf(e.h, j.partitions)/j.buckets+1]++
+	}
+	for g := 1; g <= groups; g++ {
+		s.counts[g] += s.counts[g-1]
+	}
+	s.sorted = resize(s.sorted, len(s.ents))
+	for _, e := range s.ents {
+		g := PartitionOf(e.h, j.partitions) / j.buckets
+		s.sorted[s.counts[g]] = e
+		s.counts[g]++
+	}
 	var dups int64
-	for s, b := range []*bucketInfo{lb, nb} {
-		for _, c := range b.chunks {
-			data, err := j.keys[s].read(c, nil)
-			if err != nil {
-				return 0, err
-			}
-			seg := len(k.segs)
-			k.segs = append(k.segs, data)
-			for off := 0; off < len(data); {
-				rec := data[off:]
-				n := keyHeader + keyLen(rec)
-				key := rec[keyHeader:n]
-				h := xxhash.Sum64(key)
-				// Equal partitions hold the same keys on both sides: count
-				// the new side only where the digests differ.
-				if s == 0 || j.unequal[PartitionOf(h, j.partitions)] {
-					k.add(seg, off, key, h, s)
+	start := 0
+	for g := 0; g < groups; g++ {
+		end := int(s.counts[g])
+		grp := s.sorted[start:end]
+		start = end
+		if len(grp) < 2 {
+			continue
+		}
+		size := 16
+		for size < 2*len(grp) {
+			size <<= 1
+		}
+		s.table = resize(s.table, size)
+		clear(s.table)
+		mask := uint64(size - 1)
+		s.uh, s.uc, s.uloc = s.uh[:0], s.uc[:0], s.uloc[:0]
+		for _, e := range grp {
+			side := e.loc >> 63
+			pos := (e.h * 0x9E3779B97F4A7C15) >> 32 & mask
+			for {
+				u := s.table[pos]
+				if u == 0 {
+					s.uh = append(s.uh, e.h)
+					var c [2]int32
+					c[side] = 1
+					s.uc = append(s.uc, c)
+					s.uloc = append(s.uloc, e.loc&^(1<<63))
+					s.table[pos] = int32(len(s.uh))
+					break
 				}
-				off += n
+				if s.uh[u-1] == e.h {
+					if s.uc[u-1][side] < 1<<30 {
+						s.uc[u-1][side]++
+					}
+					break
+				}
+				pos = (pos + 1) & mask
+			}
+		}
+		for u, c := range s.uc {
+			if c[0] > 1 || c[1] > 1 {
+				dups++
+				if found != nil {
+					if err := found(s.uloc[u]); err != nil {
+						return 0, scratch, err
+					}
+				}
 			}
 		}
 	}
-	for i, c := range k.counts {
-		if c[0] > 1 || c[1] > 1 {
-			dups++
-			if found != nil {
-				if err := found(k.key(i)); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	return dups, nil
+	return dups, scratch, nil
 }

@@ -58,11 +58,19 @@ func (l *rowLog) seal() error {
 	if len(l.seg) == 0 {
 		return nil
 	}
-	if l.f == nil && l.budget.reserve(int64(cap(l.seg))) {
-		l.mem = append(l.mem, l.seg)
+	keep := l.seg
+	if len(keep) < cap(keep)/4 {
+		keep = append([]byte(nil), keep...) // a mostly empty segment: keep just its bytes
+	}
+	if l.f == nil && l.budget.reserve(int64(cap(keep))) {
+		l.mem = append(l.mem, keep)
 		l.memBase = append(l.memBase, l.segBase)
-		l.segBase += int64(len(l.seg))
-		l.seg = nil
+		l.segBase += int64(len(keep))
+		if &keep[0] == &l.seg[0] {
+			l.seg = nil
+		} else {
+			l.seg = l.seg[:0]
+		}
 		return nil
 	}
 	if l.f == nil {

@@ -222,6 +222,10 @@ func parquetTask(path string, rowGroups []int) Task {
 		}()
 		mem := allocatorFrom(ctx)
 		props := parquet.NewReaderProperties(mem)
+		// Stream column chunks through a small buffer rather than reading
+		// each whole chunk into a fresh allocation.
+		props.BufferedStreamEnabled = true
+		props.BufferSize = 1 << 20
 		r, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
 		if err != nil {
 			return fmt.Errorf("parquet file %s: %w: %v", path, ErrCorrupt, err)

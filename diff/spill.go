@@ -71,9 +71,16 @@ func newSpillStore(dir, name string, buckets, chunkSize int, mem *memBudget) *sp
 func (s *spillStore) seal(bucket int, buf []byte, records int64) ([]byte, error) {
 	c := chunk{n: len(buf)}
 	var reuse []byte
-	if s.mem.reserve(int64(cap(buf))) {
-		c.data = buf
-		s.memBytes.Add(int64(cap(buf)))
+	keep := buf
+	if len(keep) < cap(keep)/4 {
+		keep = append([]byte(nil), keep...) // a mostly empty chunk: keep just its bytes
+	}
+	if s.mem.reserve(int64(cap(keep))) {
+		c.data = keep
+		s.memBytes.Add(int64(cap(keep)))
+		if &keep[0] != &buf[0] {
+			reuse = buf[:0]
+		}
 	} else {
 		off, err := s.write(buf)
 		if err != nil {

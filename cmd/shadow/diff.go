@@ -141,9 +141,11 @@ func runDiff(cmd *cobra.Command, args []string, f diffFlags) error {
 	if err != nil {
 		return err
 	}
-	// Keep the Go heap near the budget: the diff sizes its buffers from it,
-	// and the soft limit makes the collector keep garbage within it too.
-	debug.SetMemoryLimit(opts.Memory)
+	// Keep the process within the budget: the diff sizes its buffers from
+	// it, and the soft limit (with a tenth left for stacks, Parquet
+	// decoding outside the heap and the runtime) makes the collector keep
+	// garbage within it too.
+	debug.SetMemoryLimit(opts.Memory * 9 / 10)
 	bar := newProgress(cmd.ErrOrStderr(), "reading", "rows", 0)
 	var (
 		mu    sync.Mutex
