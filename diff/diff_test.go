@@ -184,6 +184,11 @@ var (
 
 // toBatches builds record batches of random sizes from rows.
 func toBatches(rng *rand.Rand, sc *arrow.Schema, rows []genRow) []arrow.RecordBatch {
+	return toBatchesEvery(rng, sc, rows, 40)
+}
+
+// toBatchesEvery flushes a batch with probability 1/every per row (0: one batch).
+func toBatchesEvery(rng *rand.Rand, sc *arrow.Schema, rows []genRow, every int) []arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
 	var out []arrow.RecordBatch
@@ -233,7 +238,7 @@ func toBatches(rng *rand.Rand, sc *arrow.Schema, rows []genRow) []arrow.RecordBa
 				fb.(*array.BooleanBuilder).Append(r.b)
 			}
 		}
-		if rng.IntN(40) == 0 || i == len(rows)-1 {
+		if (every > 0 && rng.IntN(every) == 0) || i == len(rows)-1 {
 			flush()
 		}
 	}
@@ -452,4 +457,74 @@ func stableJSON(t *testing.T, rep *Report) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// benchBatch is a batch shaped like bench/diffbench's tables: int64 key,
+// strings, double, int32, timestamp, bool, binary, nullable string.
+func benchBatch(n int) arrow.RecordBatch {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "name", Type: arrow.BinaryTypes.String},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "qty", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+		{Name: "flag", Type: arrow.FixedWidthTypes.Boolean},
+		{Name: "payload", Type: arrow.BinaryTypes.Binary},
+		{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pay := make([]byte, 16)
+	for i := 0; i < n; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("name-%d", rng.IntN(5000)))
+		b.Field(2).(*array.Float64Builder).Append(float64(rng.IntN(1e6)) / 100)
+		b.Field(3).(*array.Int32Builder).Append(int32(rng.IntN(1000)))
+		b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(1.7e15 + rng.Int64N(1e12)))
+		b.Field(5).(*array.BooleanBuilder).Append(rng.IntN(2) == 0)
+		for j := range pay {
+			pay[j] = byte(rng.Uint32())
+		}
+		b.Field(6).(*array.BinaryBuilder).Append(pay)
+		if rng.IntN(10) < 3 {
+			b.Field(7).AppendNull()
+		} else {
+			b.Field(7).(*array.StringBuilder).Append("somebody was here")
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// BenchmarkEncode measures phase 1's kernel: encoding and hashing a batch
+// of the benchmark's shape, without I/O. Rows/s = 65536 / (ns/op).
+func BenchmarkEncode(b *testing.B) {
+	one := benchBatch(64 * 1024)
+	cols, err := matchSchemas(one.Schema(), one.Schema(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules, _ := compileRules(Rules{}, cols)
+	for _, keyed := range []bool{false, true} {
+		var keyIdx []int
+		if keyed {
+			keyIdx = []int{slices.IndexFunc(cols, func(c column) bool { return c.name == "id" })}
+		}
+		b.Run(fmt.Sprintf("keyed=%v", keyed), func(b *testing.B) {
+			e := newRowEncoder("legacy", cols, rules, keyIdx)
+			var buf []byte
+			alloc := func(n int) ([]byte, error) {
+				if cap(buf) < n {
+					buf = make([]byte, n)
+				}
+				return buf[:n], nil
+			}
+			for i := 0; i < b.N; i++ {
+				if _, err := e.encode(one, alloc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(one.NumRows()), "ns/row")
+		})
+	}
 }

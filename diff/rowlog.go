@@ -3,32 +3,37 @@ package diff
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
 )
 
 // A rowLog is one worker's append-only log of one side's canonical rows.
-// Phase 1 encodes each batch straight into the log's open segment; full
-// segments stay in memory while the row budget allows and are appended to
-// the log's file after that. Phase 2 reads back only the rows that differ,
-// by location, so a clean partition's rows are written once and never read.
+// Phase 1 encodes each batch straight into the log's open segment. The
+// first segments stay in memory while the row budget allows; after that
+// full segments are appended to the log's spill file (direct I/O where
+// possible, see spillFile). Phase 2 reads back only the rows that differ,
+// by location, so a clean partition's rows are written once and never read
+// again.
 //
-//	logical offsets  [0 ........ memEnd) in memory segments | [fileBase .......) in the file
+//	logical offsets  [0 .......... fileBase) in memory segments
+//	                 [fileBase ............) the file: logical = fileBase + file offset
+//
+// Written segments may be padded to a block boundary; no location names
+// the padding.
 type rowLog struct {
 	id     int
 	dir    string
 	budget *memBudget
 	segCap int
 
-	seg     []byte // open segment
+	seg     []byte // open segment, block-aligned for direct I/O
 	segBase int64  // logical offset of seg[0]
 
 	mem     [][]byte // sealed in-memory segments
 	memBase []int64  // their logical offsets
 
-	f         *os.File
+	f         *spillFile
 	fileBase  int64 // logical offset of the file's first byte
 	diskBytes atomic.Int64
 }
@@ -40,11 +45,11 @@ func newRowLog(id int, dir string, budget *memBudget, segCap int) *rowLog {
 // alloc returns n bytes at the end of the log and their logical offset.
 func (l *rowLog) alloc(n int) ([]byte, int64, error) {
 	if len(l.seg)+n > cap(l.seg) {
-		if err := l.seal(); err != nil {
+		if err := l.flushSeg(); err != nil {
 			return nil, 0, err
 		}
 		if cap(l.seg) < n {
-			l.seg = make([]byte, 0, max(n, l.segCap))
+			l.seg = alignedBuffer(max(n, l.segCap))
 		}
 	}
 	off := l.segBase + int64(len(l.seg))
@@ -52,42 +57,45 @@ func (l *rowLog) alloc(n int) ([]byte, int64, error) {
 	return l.seg[len(l.seg)-n:], off, nil
 }
 
-// seal files the open segment: in memory if the budget allows and the log
-// never went to disk, else appended to the file.
-func (l *rowLog) seal() error {
+// flushSeg files the open segment: kept in memory while the budget allows
+// and the log has no file yet, else appended to the file.
+func (l *rowLog) flushSeg() error {
 	if len(l.seg) == 0 {
 		return nil
 	}
-	keep := l.seg
-	if len(keep) < cap(keep)/4 {
-		keep = append([]byte(nil), keep...) // a mostly empty segment: keep just its bytes
-	}
-	if l.f == nil && l.budget.reserve(int64(cap(keep))) {
-		l.mem = append(l.mem, keep)
-		l.memBase = append(l.memBase, l.segBase)
-		l.segBase += int64(len(keep))
-		if &keep[0] == &l.seg[0] {
-			l.seg = nil
-		} else {
-			l.seg = l.seg[:0]
-		}
-		return nil
-	}
 	if l.f == nil {
-		f, err := os.Create(filepath.Join(l.dir, fmt.Sprintf("rows-%03d.log", l.id)))
+		keep := l.seg
+		if len(keep) < cap(keep)/4 {
+			keep = append([]byte(nil), keep...) // a mostly empty segment: keep just its bytes
+		}
+		if l.budget.reserve(int64(cap(keep))) {
+			l.mem = append(l.mem, keep)
+			l.memBase = append(l.memBase, l.segBase)
+			l.segBase += int64(len(keep))
+			if &keep[0] == &l.seg[0] {
+				l.seg = nil
+			} else {
+				l.seg = l.seg[:0]
+			}
+			return nil
+		}
+		f, err := openSpillFile(filepath.Join(l.dir, fmt.Sprintf("rows-%03d.log", l.id)))
 		if err != nil {
-			return fmt.Errorf("spill: %w", err)
+			return err
 		}
 		l.f, l.fileBase = f, l.segBase
 	}
-	if _, err := l.f.WriteAt(l.seg, l.segBase-l.fileBase); err != nil {
-		return fmt.Errorf("spill file %s: %w", l.f.Name(), err)
+	if _, err := l.f.append(l.seg); err != nil {
+		return err
 	}
 	l.diskBytes.Add(int64(len(l.seg)))
-	l.segBase += int64(len(l.seg))
+	l.segBase = l.fileBase + l.f.end // after the padding, if any
 	l.seg = l.seg[:0]
 	return nil
 }
+
+// seal ends phase 1 for this log: everything is in memory or in the file.
+func (l *rowLog) seal() error { return l.flushSeg() }
 
 // row returns the canonical row at a logical offset. buf is scratch for
 // rows read from the file; the result may alias it.
@@ -105,15 +113,15 @@ func (l *rowLog) row(off int64, buf []byte) ([]byte, []byte, error) {
 	}
 	pos := off - l.fileBase
 	buf = resize(buf, 256)
-	n, err := l.f.ReadAt(buf, pos)
+	n, err := l.f.readAt(buf, pos)
 	if n < rowHeader {
-		return nil, buf, fmt.Errorf("spill file %s at %d: %v", l.f.Name(), pos, err)
+		return nil, buf, fmt.Errorf("spill file %s at %d: %v", l.f.name(), pos, err)
 	}
 	size := int(binary.LittleEndian.Uint32(buf))
 	if rowHeader+size > n {
 		buf = resize(buf, rowHeader+size)
-		if _, err := l.f.ReadAt(buf, pos); err != nil {
-			return nil, buf, fmt.Errorf("spill file %s at %d: %w", l.f.Name(), pos, err)
+		if _, err := l.f.readAt(buf, pos); err != nil {
+			return nil, buf, fmt.Errorf("spill file %s at %d: %w", l.f.name(), pos, err)
 		}
 	}
 	return buf[rowHeader : rowHeader+size], buf, nil
@@ -124,7 +132,7 @@ func (l *rowLog) close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	err := l.f.close()
 	l.f = nil
 	return err
 }

@@ -2,7 +2,6 @@ package diff
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -56,8 +55,7 @@ type spillStore struct {
 	buckets []bucketInfo
 
 	fmu       sync.Mutex
-	f         *os.File
-	fileOff   int64
+	f         *spillFile
 	diskBytes atomic.Int64
 	memBytes  atomic.Int64
 }
@@ -104,17 +102,16 @@ func (s *spillStore) write(buf []byte) (int64, error) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	if s.f == nil {
-		f, err := os.Create(filepath.Join(s.dir, s.name+".spill"))
+		f, err := openSpillFile(filepath.Join(s.dir, s.name+".spill"))
 		if err != nil {
-			return 0, fmt.Errorf("spill: %w", err)
+			return 0, err
 		}
 		s.f = f
 	}
-	off := s.fileOff
-	if _, err := s.f.WriteAt(buf, off); err != nil {
-		return 0, fmt.Errorf("spill file %s: %w", s.f.Name(), err)
+	off, err := s.f.append(buf)
+	if err != nil {
+		return 0, err
 	}
-	s.fileOff += int64(len(buf))
 	s.diskBytes.Add(int64(len(buf)))
 	return off, nil
 }
@@ -128,8 +125,8 @@ func (s *spillStore) read(c chunk, buf []byte) ([]byte, error) {
 		buf = make([]byte, c.n)
 	}
 	buf = buf[:c.n]
-	if _, err := s.f.ReadAt(buf, c.off); err != nil {
-		return nil, fmt.Errorf("spill file %s at %d: %w", s.f.Name(), c.off, err)
+	if _, err := s.f.readAt(buf, c.off); err != nil {
+		return nil, fmt.Errorf("spill file %s at %d: %w", s.f.name(), c.off, err)
 	}
 	return buf, nil
 }
@@ -155,7 +152,7 @@ func (s *spillStore) close() error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Close()
+	err := s.f.close()
 	s.f = nil
 	return err
 }
@@ -182,7 +179,7 @@ func (w *spillWriter) add(bucket int, rec []byte) error {
 			b, w.count[bucket] = reuse, 0
 		}
 		if cap(b) < len(rec) || cap(b) == 0 {
-			b = make([]byte, 0, max(w.s.chunkSize, len(rec)))
+			b = alignedBuffer(max(w.s.chunkSize, len(rec)))
 		}
 	}
 	w.bufs[bucket] = append(b, rec...)
