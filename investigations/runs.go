@@ -98,7 +98,7 @@ type NewRun struct {
 
 // Result is how a run ended.
 type Result struct {
-	// Status is clean, differs or failed. Empty: failed when Error is set,
+	// Status is clean, differs, failed or aborted (a shutdown; Error says why). Empty: failed when Error is set,
 	// otherwise clean or differs from the counts.
 	Status   Status
 	Counts   Counts
@@ -679,9 +679,15 @@ func resultStatus(runID string, r *Result) (Status, error) {
 	switch st {
 	case Failed:
 		return st, nil
+	case Aborted:
+		// A run stopped on purpose (a shutdown) says why.
+		if r.Error == "" {
+			return "", fmt.Errorf("run %s: %w: an aborted run needs its error", runID, ErrInvalid)
+		}
+		return st, nil
 	case Clean, Differs:
 	default:
-		return "", fmt.Errorf("run %s: status %q: %w: a run finishes clean, differs or failed", runID, st, ErrInvalid)
+		return "", fmt.Errorf("run %s: status %q: %w: a run finishes clean, differs, failed or aborted", runID, st, ErrInvalid)
 	}
 	if (st == Clean) != c.Clean() {
 		return "", fmt.Errorf("run %s: %w: status %s but only_in_legacy=%d only_in_new=%d", runID, ErrInvalid, st, c.OnlyInLegacy, c.OnlyInNew)

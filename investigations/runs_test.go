@@ -218,7 +218,8 @@ func TestFinishChecksCounts(t *testing.T) {
 		{Result{Counts: Counts{LegacyRows: 3, NewRows: 3, OnlyInLegacy: 1}}, "", true}, // matched cannot agree
 		{Result{Counts: Counts{LegacyRows: 3, NewRows: 3, Matched: 2}}, "", true},
 		{Result{Counts: Counts{LegacyRows: -1}}, "", true},
-		{Result{Status: Aborted}, "", true},
+		{Result{Status: Aborted}, "", true}, // aborted needs its reason
+		{Result{Status: Aborted, Error: "shutdown"}, Aborted, false},
 	}
 	for i, c := range cases {
 		w, err := s.StartRun(ctx, NewRun{Dataset: "orders", Night: "2026-11-24"})

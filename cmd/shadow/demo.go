@@ -10,13 +10,11 @@ import (
 	"github.com/cassmove/shadow/shadow/demo"
 )
 
-func init() { addCommand(newDemoCmd) }
-
-func newDemoCmd() *cobra.Command {
+func newDemoDiffCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run the main job on embedded defaults, with no external services",
+		Use:   "diff",
+		Short: "Diff two small Iceberg tables with differences planted on purpose",
 		Long: `Generate two small Iceberg tables (an SQLite catalog and a file warehouse
 under --dir) that differ in known ways, diff them by key and print the
 report. The exit code is 0 whenever the demo ran, whatever it found.`,
@@ -68,6 +66,6 @@ report. The exit code is 0 whenever the demo ran, whatever it found.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "./shadow-demo", "directory for the demo catalog and warehouse (replaced on each run)")
+	cmd.Flags().StringVar(&dir, "dir", "./shadow-demo-diff", "directory for the demo catalog and warehouse (replaced on each run)")
 	return cmd
 }

@@ -229,16 +229,16 @@ func TestDiffIceberg(t *testing.T) {
 
 func TestDemoGolden(t *testing.T) {
 	dir := t.TempDir()
-	r := runShadow(t, dir, "demo")
+	r := runShadow(t, dir, "demo", "diff")
 	if r.Code != exitOK {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	golden(t, "demo/stdout", r.Stdout, diffScrubs(dir)...)
-	if _, err := os.Stat(filepath.Join(dir, "shadow-demo", "catalog.db")); err != nil {
+	golden(t, "demo/diff-stdout", r.Stdout, diffScrubs(dir)...)
+	if _, err := os.Stat(filepath.Join(dir, "shadow-demo-diff", "catalog.db")); err != nil {
 		t.Fatal(err)
 	}
 	// Running it again replaces the dataset and finds the same.
-	r2 := runShadow(t, dir, "demo")
+	r2 := runShadow(t, dir, "demo", "diff")
 	if r2.Code != exitOK || !strings.Contains(r2.Stdout, "found exactly the planted differences") {
 		t.Fatalf("second run: exit %d\n%s%s", r2.Code, r2.Stdout, r2.Stderr)
 	}

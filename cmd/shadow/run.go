@@ -1,0 +1,359 @@
+package main
+
+// shadow run and shadow serve: the nightly shadow runs (issue 6).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cassmove/shadow/investigations"
+	"github.com/cassmove/shadow/shadow/alert"
+	"github.com/cassmove/shadow/shadow/datasets"
+	"github.com/cassmove/shadow/shadow/metrics"
+	"github.com/cassmove/shadow/shadow/runner"
+	"github.com/cassmove/shadow/shadow/service"
+)
+
+func init() {
+	addCommand(newRunCmd)
+	addCommand(newServeCmd)
+}
+
+// runFlags are the flags run and serve share.
+type runFlags struct {
+	alertmanager string
+	webhook      string
+	memory       string
+	tempDir      string
+	maxStored    int
+}
+
+func (f *runFlags) add(cmd *cobra.Command) {
+	addDatasetsFlag(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.alertmanager, "alertmanager", "", "Alertmanager base URL to post alerts to (default alerting.alertmanager in shadow.yaml)")
+	fl.StringVar(&f.webhook, "webhook", "", "URL that receives a JSON POST per alert (default alerting.webhook in shadow.yaml)")
+	fl.StringVar(&f.memory, "memory", "1GiB", "memory budget of each run's diff")
+	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for the diff's spill files (default the system's)")
+	fl.IntVar(&f.maxStored, "max-stored", 0, "discrepancies stored per side and run (0: 10,000; counts stay exact)")
+}
+
+// newRunner builds the runner shared by run, serve and demo.
+func newRunner(ctx context.Context, f *runFlags, ds *datasets.File, daemon bool) (*runner.Runner, *investigations.Store, error) {
+	mem, err := parseSize(f.memory)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--memory: %w", err)}
+	}
+	if f.maxStored < 0 {
+		return nil, nil, usageError{fmt.Errorf("--max-stored %d: want 0 or more", f.maxStored)}
+	}
+	store, err := openLog(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	mcfg := metrics.Config{ProcessMetrics: daemon}
+	cohorts := map[string]bool{}
+	for _, d := range ds.Datasets {
+		mcfg.Datasets = append(mcfg.Datasets, metrics.Dataset{Name: d.Name, SchedulePeriod: d.SchedulePeriod()})
+		cohorts[d.EffectiveCohort()] = true
+	}
+	for c := range cohorts {
+		mcfg.Cohorts = append(mcfg.Cohorts, c)
+	}
+	sort.Strings(mcfg.Cohorts)
+	m, err := metrics.New(mcfg)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	al := g.cfg.Alerting
+	am := pickString(f.alertmanager, al.Alertmanager)
+	hook := pickString(f.webhook, al.Webhook)
+	var n *alert.Notifier
+	if am != "" || hook != "" {
+		n = &alert.Notifier{Alertmanager: am, Webhook: hook, RunbookBase: al.RunbookURL}
+	}
+	r := &runner.Runner{
+		Datasets:         ds,
+		Log:              store,
+		Metrics:          m,
+		Notifier:         n,
+		Legacy:           g.legacyLocation(),
+		New:              g.newLocation(),
+		Memory:           mem,
+		TempDir:          f.tempDir,
+		MaxStoredPerSide: f.maxStored,
+		Labels:           al.Labels,
+	}
+	return r, store, nil
+}
+
+func newRunCmd() *cobra.Command {
+	var (
+		f           runFlags
+		dataset     string
+		night       string
+		adHoc       bool
+		pushgateway string
+	)
+	cmd := &cobra.Command{
+		Use:   "run --dataset D",
+		Short: "Make one shadow run of a dataset: plan → move → diff → log → metrics → alerts",
+		Long: `Make one shadow run of a dataset of the datasets file: run the new engine
+into the dataset's new table (M), diff it with the legacy table (C), record
+every discrepancy in the investigation log, record the metrics (and push them
+with --pushgateway) and post alerts.
+
+The run is the dataset's latest scheduled night at or before now (run id
+DATASET/NIGHT); --night picks another night and --ad-hoc makes a run outside
+the schedule (run id DATASET/START-INSTANT). Re-running a night makes its next
+attempt (DATASET/NIGHT#2), which supersedes the older ones.
+
+Exit codes: 0 clean, 1 differences found, 2 bad input (config, datasets,
+incomplete backup, schema mismatch), 3 a runtime failure.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if dataset == "" {
+				return usageError{errors.New("--dataset is required")}
+			}
+			if adHoc && night != "" {
+				return usageError{errors.New("--ad-hoc and --night exclude each other")}
+			}
+			ds, err := loadDatasets(true)
+			if err != nil {
+				return err
+			}
+			d, err := ds.Get(dataset)
+			if err != nil {
+				return err
+			}
+			var scheduled time.Time
+			switch {
+			case adHoc:
+			case night != "":
+				day, err := time.Parse("2006-01-02", night)
+				if err != nil {
+					return usageError{fmt.Errorf("--night %q: want a date like 2026-11-24", night)}
+				}
+				scheduled = scheduledOn(d, day)
+			default:
+				scheduled = latestScheduled(d, time.Now().UTC())
+			}
+			r, store, err := newRunner(ctx, &f, ds, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			r.Pushgateway = pickString(pushgateway, g.cfg.Alerting.Pushgateway)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := r.Run(ctx, runner.Request{Dataset: d.Name, Scheduled: scheduled})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if g.json {
+				if err := printJSON(w, res); err != nil {
+					return err
+				}
+			} else if err := printRunResult(w, res); err != nil {
+				return err
+			}
+			return runExit(res)
+		},
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&dataset, "dataset", "", "the dataset to run (a name in the datasets file)")
+	fl.StringVar(&night, "night", "", "run this night (a UTC date) instead of the latest scheduled one")
+	fl.BoolVar(&adHoc, "ad-hoc", false, "a run outside the schedule, identified by its start instant")
+	fl.StringVar(&pushgateway, "pushgateway", "", "Pushgateway base URL to push-add the run's metrics to (default alerting.pushgateway in shadow.yaml)")
+	return cmd
+}
+
+// runExit maps a run's status to the exit code (contracts §4).
+func runExit(res *runner.Result) error {
+	switch res.Status {
+	case investigations.Clean:
+		return nil
+	case investigations.Differs:
+		return differsError{}
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	return fmt.Errorf("run %s %s", res.RunID, res.Status)
+}
+
+func printRunResult(w io.Writer, res *runner.Result) error {
+	fmt.Fprintf(w, "run %s: %s\n", res.RunID, res.Status)
+	if res.Error != "" {
+		fmt.Fprintf(w, "  failed in stage %s: %s\n", res.Stage, res.Error)
+	}
+	if res.Backup != "" {
+		fmt.Fprintf(w, "  backup %s (snapshot %s)\n", res.Backup, res.BackupTime.Format(time.RFC3339))
+	}
+	if res.LegacySnapshotID != 0 || res.NewSnapshotID != 0 {
+		fmt.Fprintf(w, "  legacy snapshot %d, new snapshot %d\n", res.LegacySnapshotID, res.NewSnapshotID)
+	}
+	if res.Report != nil {
+		c := res.Counts
+		t := newTable(w, "", "rows")
+		t.row("legacy rows (C)", fmt.Sprint(c.LegacyRows))
+		t.row("new rows (M)", fmt.Sprint(c.NewRows))
+		t.row("only in legacy (C−M)", fmt.Sprint(c.OnlyInLegacy))
+		t.row("only in new (M−C)", fmt.Sprint(c.OnlyInNew))
+		t.row("matched", fmt.Sprint(c.Matched))
+		if len(res.Key) > 0 {
+			t.row("changed", fmt.Sprint(c.Changed))
+			t.row("missing", fmt.Sprint(c.Missing))
+			t.row("extra", fmt.Sprint(c.Extra))
+			t.row("duplicate keys", fmt.Sprint(c.DuplicateKeys))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		if res.Similarity != nil {
+			fmt.Fprintf(w, "  similarity %.6f\n", *res.Similarity)
+		}
+	}
+	var st []string
+	for _, s := range res.Stages {
+		st = append(st, fmt.Sprintf("%s %s", s.Name, s.Duration.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(w, "  stages: %s\n", strings.Join(st, ", "))
+	if len(res.Opened) > 0 {
+		fmt.Fprintf(w, "  investigations opened: %s\n", joinIDs(res.Opened))
+	}
+	if len(res.Linked) > 0 {
+		fmt.Fprintf(w, "  investigations linked: %s\n", joinIDs(res.Linked))
+	}
+	return nil
+}
+
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprintf("#%d", id)
+	}
+	return strings.Join(s, ", ")
+}
+
+// latestScheduled is d's latest scheduled time at or before now.
+func latestScheduled(d datasets.Dataset, now time.Time) time.Time {
+	period := d.SchedulePeriod()
+	if period < time.Hour {
+		period = time.Hour
+	}
+	t := d.Next(now.Add(-2 * period))
+	last := t
+	for !t.IsZero() && !t.After(now) {
+		last = t
+		t = d.Next(t)
+	}
+	if last.After(now) || last.IsZero() {
+		return now
+	}
+	return last
+}
+
+// scheduledOn is d's first scheduled time on day (UTC), or day's midnight
+// when the schedule has none that day.
+func scheduledOn(d datasets.Dataset, day time.Time) time.Time {
+	t := d.Next(day.Add(-time.Nanosecond))
+	if t.IsZero() || datasets.Night(t) != datasets.Night(day) {
+		return day
+	}
+	return t
+}
+
+func pickString(flag, cfg string) string {
+	if flag != "" {
+		return flag
+	}
+	return cfg
+}
+
+func newServeCmd() *cobra.Command {
+	var (
+		f           runFlags
+		listen      string
+		concurrency int
+		grace       time.Duration
+		runAtStart  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: schedule every dataset's shadow runs and serve /metrics, /healthz, /readyz",
+		Long: `Run the shadow daemon. It schedules every dataset of the datasets file by its
+cron schedule, with at most --concurrency runs at once, and serves HTTP on
+--listen (loopback by default):
+
+  /metrics   Prometheus metrics, every series initialised at start-up
+  /healthz   liveness
+  /readyz    readiness (503 while starting or shutting down)
+
+On SIGINT or SIGTERM it stops scheduling, gives the runs in flight --grace
+to finish, and aborts the rest (recorded as aborted in the log).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ds, err := loadDatasets(true)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			r, store, err := newRunner(ctx, &f, ds, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			sv := g.cfg.Serve
+			if !cmd.Flags().Changed("listen") && sv.Listen != "" {
+				listen = sv.Listen
+			}
+			if !cmd.Flags().Changed("concurrency") && sv.Concurrency > 0 {
+				concurrency = sv.Concurrency
+			}
+			if concurrency < 1 {
+				return usageError{fmt.Errorf("--concurrency %d: want 1 or more", concurrency)}
+			}
+			s := &service.Service{
+				Runner:      r,
+				Datasets:    ds,
+				Concurrency: concurrency,
+				Listen:      listen,
+				Grace:       grace,
+				RunAtStart:  runAtStart,
+				Ready:       func(ctx context.Context) error { return store.DB().PingContext(ctx) },
+				Mounts:      serveMounts(r, store, sv.Token),
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "shadow serve: %d datasets, listening on http://%s\n", len(ds.Datasets), listen)
+			return s.Serve(ctx)
+		},
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", service.DefaultListen, "HTTP address for /metrics, /healthz, /readyz and the decider API")
+	fl.IntVar(&concurrency, "concurrency", 2, "runs in flight at most")
+	fl.DurationVar(&grace, "grace", 30*time.Second, "on shutdown, how long runs in flight may take to finish before they are aborted")
+	fl.BoolVar(&runAtStart, "run-at-start", false, "run every dataset once at start-up (ad-hoc runs), then follow the schedules")
+	return cmd
+}
+
+// serveMounts are the extra HTTP handlers of serve: the decider API.
+func serveMounts(r *runner.Runner, store *investigations.Store, token string) map[string]http.Handler {
+	return nil
+}
