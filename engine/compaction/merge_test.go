@@ -176,6 +176,16 @@ func TestMergeRules(t *testing.T) {
 			func(b *sstable.Builder) { b.Partition("a").Row(1).Set("v", "abd", ts(5), 0).Set("w", 1, ts(5), 0) },
 			func(b *sstable.Builder) { b.Partition("a").Row(1).Set("v", "ab", ts(5), 0) },
 		}, want: []string{"a | 1 | v=abd w=-1"}}, // -1 is 0xffffffff: the greater bytes
+		{name: "liveness tie: the expiring liveness wins, and has expired", ddl: simple, ssts: []sst{
+			func(b *sstable.Builder) { b.Partition("a").Row(1).Insert(ts(5), 0) },
+			func(b *sstable.Builder) { b.Partition("a").Row(1).Insert(ts(5), 60) },
+			func(b *sstable.Builder) { b.Partition("a").Row(2).Insert(ts(5), 60) },
+			func(b *sstable.Builder) { b.Partition("a").Row(2).Insert(ts(5), 7200) },
+		}, want: []string{"a | 2 | [wt=5 exp=3605]"}, prov: true},
+		{name: "liveness: the higher timestamp wins even when it expires", ddl: simple, ssts: []sst{
+			func(b *sstable.Builder) { b.Partition("a").Row(1).Insert(ts(5), 0) },
+			func(b *sstable.Builder) { b.Partition("a").Row(1).Insert(ts(6), 60) },
+		}, want: nil},
 		{name: "TTL expires at the reference time", ddl: simple, ssts: []sst{
 			func(b *sstable.Builder) {
 				b.Partition("a").Row(1).Insert(ts(0), 0).Set("v", "gone", ts(0), 3600).Set("w", 1, ts(0), 3601)
