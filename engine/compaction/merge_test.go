@@ -235,7 +235,10 @@ func TestMergeRules(t *testing.T) {
 			},
 		}, want: []string{"a | 1 |", "a | 4 |", "a | 6 |"}},
 		{name: "range tombstone shadows older data only", ddl: simple, ssts: []sst{
-			func(b *sstable.Builder) { b.Partition("a").Row(2).Insert(ts(3), 0); b.Partition("a").Row(3).Insert(ts(1), 0) },
+			func(b *sstable.Builder) {
+				b.Partition("a").Row(2).Insert(ts(3), 0)
+				b.Partition("a").Row(3).Insert(ts(1), 0)
+			},
 			func(b *sstable.Builder) {
 				b.Partition("a").DeleteRange(sstable.RangeBound{Values: []any{1}}, sstable.RangeBound{}, ts(2))
 			},
@@ -268,7 +271,10 @@ func TestMergeRules(t *testing.T) {
 				},
 			}, want: []string{"a | 1 1 |", "a | 1 2 |", "a | 3 1 |", "a | 3 2 |"}},
 		{name: "DESC clustering order", ddl: "CREATE TABLE ks.t (pk text, ck int, v int, PRIMARY KEY (pk, ck)) WITH CLUSTERING ORDER BY (ck DESC);", ssts: []sst{
-			func(b *sstable.Builder) { b.Partition("a").Row(1).Set("v", 1, ts(1), 0); b.Partition("a").Row(3).Set("v", 3, ts(1), 0) },
+			func(b *sstable.Builder) {
+				b.Partition("a").Row(1).Set("v", 1, ts(1), 0)
+				b.Partition("a").Row(3).Set("v", 3, ts(1), 0)
+			},
 			func(b *sstable.Builder) {
 				b.Partition("a").Row(2).Set("v", 2, ts(1), 0)
 				b.Partition("a").DeleteRange(sstable.RangeBound{Values: []any{3}}, sstable.RangeBound{Values: []any{3}}, ts(2))
@@ -284,10 +290,14 @@ func TestMergeRules(t *testing.T) {
 			func(b *sstable.Builder) { b.Partition("a").Row(1).DeleteColumn("m", ts(2)).Put("m", "i", 5, ts(3), 0) },
 		}, want: []string{"a | 1 | l=[7,8] s=[y] m=[i:5]"}},
 		{name: "collection element TTL", ddl: "CREATE TABLE ks.t (pk text, ck int, s set<int>, PRIMARY KEY (pk, ck));", ssts: []sst{
-			func(b *sstable.Builder) { b.Partition("a").Row(1).Add("s", 1, ts(0), 3600).Add("s", 2, ts(0), 0).Add("s", 3, ts(0), 7200) },
+			func(b *sstable.Builder) {
+				b.Partition("a").Row(1).Add("s", 1, ts(0), 3600).Add("s", 2, ts(0), 0).Add("s", 3, ts(0), 7200)
+			},
 		}, want: []string{"a | 1 | s=[2,3] [wt=0 exp=3600]"}, prov: true},
 		{name: "non-frozen UDT fields", ddl: "CREATE TYPE ks.addr (street text, zip int);\nCREATE TABLE ks.t (pk text, ck int, a addr, PRIMARY KEY (pk, ck));", ssts: []sst{
-			func(b *sstable.Builder) { b.Partition("a").Row(1).Put("a", "street", "main", ts(1), 0).Put("a", "zip", 5, ts(1), 0) },
+			func(b *sstable.Builder) {
+				b.Partition("a").Row(1).Put("a", "street", "main", ts(1), 0).Put("a", "zip", 5, ts(1), 0)
+			},
 			func(b *sstable.Builder) { b.Partition("a").Row(1).Remove("a", "street", ts(2)) },
 		}, want: []string{"a | 1 | a=[1:5]"}},
 		{name: "static row joins every row and survives alone", ddl: "CREATE TABLE ks.t (pk text, ck int, s text static, v int, PRIMARY KEY (pk, ck));", ssts: []sst{
@@ -313,8 +323,14 @@ func TestMergeRules(t *testing.T) {
 			},
 		}, want: []string{"a | 1 | s=sa v=1 [wt=9 exp=1409]"}, prov: true},
 		{name: "no clustering columns", ddl: "CREATE TABLE ks.t (pk int PRIMARY KEY, v text);", ssts: []sst{
-			func(b *sstable.Builder) { b.Partition(1).Row().Insert(ts(1), 0).Set("v", "a", ts(1), 0); b.Partition(2).Row().Set("v", "b", ts(1), 0) },
-			func(b *sstable.Builder) { b.Partition(2).Row().DeleteColumn("v", ts(2)); b.Partition(3).Row().Set("v", "c", ts(1), 0) },
+			func(b *sstable.Builder) {
+				b.Partition(1).Row().Insert(ts(1), 0).Set("v", "a", ts(1), 0)
+				b.Partition(2).Row().Set("v", "b", ts(1), 0)
+			},
+			func(b *sstable.Builder) {
+				b.Partition(2).Row().DeleteColumn("v", ts(2))
+				b.Partition(3).Row().Set("v", "c", ts(1), 0)
+			},
 		}, want: []string{"1 | | v=a", "3 | | v=c"}},
 		{name: "composite partition key", ddl: "CREATE TABLE ks.t (a int, b text, v int, PRIMARY KEY ((a, b)));", ssts: []sst{
 			func(b *sstable.Builder) { b.Partition(1, "x").Row().Set("v", 1, ts(1), 0) },
