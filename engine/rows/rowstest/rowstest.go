@@ -94,7 +94,6 @@ var Want = map[string]string{
 	"l": "[3,1,2]", "st": `["a","b"]`, "m": `[{"key":"x","value":1},{"key":"y","value":2}]`,
 	"fl2": `[{"0":1,"1":"one"},{"0":2,"1":null}]`, "tup": `{"0":1,"1":"t","2":false}`,
 	"ad": `{"street":null,"zip":12345}`, "fad": `{"street":"main","zip":null}`, "vec": "[1,2,3]",
-	"mu": `[{"key":1,"value":[4,5]}]`,
+	"mu":         `[{"key":1,"value":[4,5]}]`,
 	"_writetime": "2023-11-14T22:13:10Z", "_ttl_expires_at": "(null)", "_snapshot_time": "2026-11-24T00:00:00Z",
 }
-
