@@ -366,3 +366,53 @@ func (t *Table) SSTableSchema() *sstable.Schema {
 	}
 	return s
 }
+
+// HeaderTable makes a Table from SSTable headers alone, for tables whose
+// schema is not known in advance (the system_schema tables): the key and
+// clustering columns get the given names, and the union of the headers'
+// static and regular columns become the value columns (by name; the first
+// header that has a column gives its type).
+func HeaderTable(keyspace, name string, keyNames, clusteringNames []string, headers ...*sstable.Header) (*Table, error) {
+	if len(headers) == 0 {
+		return nil, fmt.Errorf("%w: %s.%s: no SSTable header", ErrSchema, keyspace, name)
+	}
+	h := headers[0]
+	t := &Table{Keyspace: keyspace, Name: name, KeyType: h.KeyType, Dropped: map[string]int64{}, byName: map[string]int{}}
+	keyTypes := []*cql.Type{h.KeyType}
+	if len(keyNames) > 1 {
+		if h.KeyType.Kind != cql.KindComposite || len(h.KeyType.Elems) != len(keyNames) {
+			return nil, fmt.Errorf("%w: %s.%s: the header's key %s does not have %d components", ErrSchemaMismatch, keyspace, name, h.KeyType.CQL(), len(keyNames))
+		}
+		keyTypes = h.KeyType.Elems
+	}
+	for i, n := range keyNames {
+		t.Key = append(t.Key, &Column{Name: n, Type: keyTypes[i], Kind: schema.PartitionKey})
+	}
+	if len(h.ClusteringTypes) != len(clusteringNames) {
+		return nil, fmt.Errorf("%w: %s.%s: the header has %d clustering columns, want %d", ErrSchemaMismatch, keyspace, name, len(h.ClusteringTypes), len(clusteringNames))
+	}
+	for i, n := range clusteringNames {
+		t.Clustering = append(t.Clustering, &Column{Name: n, Type: h.ClusteringTypes[i], Kind: schema.Clustering})
+		t.ClusteringTypes = append(t.ClusteringTypes, h.ClusteringTypes[i])
+	}
+	for _, hh := range headers {
+		for _, group := range [][]*sstable.Column{hh.Statics, hh.Regulars} {
+			for _, c := range group {
+				if _, ok := t.byName[c.Name]; ok {
+					continue
+				}
+				kind := schema.Regular
+				if c.Static {
+					kind = schema.Static
+				}
+				col := &Column{Name: c.Name, Type: c.Type, Kind: kind, Complex: c.Complex(), Counter: c.Type.Kind == cql.KindCounter}
+				if col.Complex {
+					col.pathType = pathType(c.Type)
+				}
+				t.byName[c.Name] = len(t.Values)
+				t.Values = append(t.Values, col)
+			}
+		}
+	}
+	return t, nil
+}
