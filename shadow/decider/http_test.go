@@ -240,7 +240,9 @@ func TestHandlerOutcomesAndFallbackAlert(t *testing.T) {
 	d, _ := newTestDecider(t, Options{Metrics: m, Alerts: &alert.Notifier{Alertmanager: am.URL}, Now: time.Now})
 	srv := httptest.NewServer(d.Handler(""))
 	defer srv.Close()
-	post := func(body string) apiResp { return call(t, "POST", srv.URL+"/v1/outcomes", "", "application/json", body) }
+	post := func(body string) apiResp {
+		return call(t, "POST", srv.URL+"/v1/outcomes", "", "application/json", body)
+	}
 
 	// The movement is decided first; the outcome links the decision.
 	r := call(t, "GET", srv.URL+"/v1/decide?dataset=orders&format=json", "", "", "")
