@@ -62,24 +62,14 @@ const maxErrorText = 4096
 // are fed even when the registry cannot be written, and the error is then
 // returned.
 func (d *Decider) RecordOutcome(ctx context.Context, o Outcome) (OutcomeRecord, error) {
-	rec, ds, err := d.checkOutcome(ctx, o)
+	rec, _, err := d.checkOutcome(ctx, o)
 	if err != nil {
 		return rec, err
 	}
-	if d.metrics != nil {
-		if o.DurationSeconds != nil {
-			if err := d.metrics.Outcome(string(rec.Path), rec.Outcome, time.Duration(*o.DurationSeconds*float64(time.Second))); err != nil {
-				d.log.Warn("decider: metrics", "err", err)
-			}
-		}
-		if rec.Outcome == OutcomeFallback {
-			d.metrics.Fallback(rec.Cohort)
-		}
-	}
+	// The alert carries the labels of contracts §7 only (alertname,
+	// dataset, severity), so Alertmanager deduplicates repeated fallbacks of
+	// a dataset; the dataset's own labels would split them.
 	var labels map[string]string
-	if ds != nil {
-		labels = ds.Labels
-	}
 	resolve := false
 	var dbErr error
 	if d.db == nil {
@@ -127,6 +117,16 @@ func (d *Decider) RecordOutcome(ctx context.Context, o Outcome) (OutcomeRecord, 
 			return rec, dbErr // bad input: nothing recorded, nothing alerted
 		}
 	}
+	if d.metrics != nil {
+		if o.DurationSeconds != nil {
+			if err := d.metrics.Outcome(string(rec.Path), rec.Outcome, time.Duration(*o.DurationSeconds*float64(time.Second))); err != nil {
+				d.log.Warn("decider: metrics", "err", err)
+			}
+		}
+		if rec.Outcome == OutcomeFallback {
+			d.metrics.Fallback(rec.Cohort)
+		}
+	}
 	if d.alerts != nil {
 		var aerr error
 		switch {
@@ -146,6 +146,26 @@ func (d *Decider) RecordOutcome(ctx context.Context, o Outcome) (OutcomeRecord, 
 		return rec, dbErr
 	}
 	return rec, nil
+}
+
+// RecordFallback records that a data movement failed on the new path and
+// the legacy path ran instead: an outcome (fallback, path new), the metric
+// shadow_decider_fallbacks_total{cohort} and the ShadowDeciderFallback
+// alert. It is RecordOutcome for the fallback executor (`shadow execute`):
+// decisionID is Decision.ID of the decision it ran under (0 links the
+// dataset's latest decision), took how long the new path ran before it
+// failed (0 when unknown), cause why it failed. The metric and the alert
+// are fed even when the registry cannot be written; the error says so.
+func (d *Decider) RecordFallback(ctx context.Context, dataset string, decisionID int64, took time.Duration, cause error) (OutcomeRecord, error) {
+	o := Outcome{Movement: Movement{Dataset: dataset}, Path: PathNew, Outcome: OutcomeFallback, Reporter: "shadow execute", DecisionID: decisionID}
+	if cause != nil {
+		o.Error = cause.Error()
+	}
+	if took > 0 {
+		s := took.Seconds()
+		o.DurationSeconds = &s
+	}
+	return d.RecordOutcome(ctx, o)
 }
 
 func orText(s, def string) string {

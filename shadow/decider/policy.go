@@ -1,13 +1,12 @@
 package decider
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -43,6 +42,10 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+var policyKeys = []string{"promote_after", "auto", "cohorts"}
+
+func nearestKey(k string) string { return nearest(k, policyKeys) }
+
 // ParsePolicy decodes the `decider:` node of shadow.yaml strictly: unknown
 // keys and bad values are errors wrapping ErrInvalid. An absent node gives
 // the defaults.
@@ -51,14 +54,22 @@ func ParsePolicy(n *yaml.Node) (Policy, error) {
 	if n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return p.withDefaults(), nil
 	}
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return p, fmt.Errorf("decider: %w: %v", ErrInvalid, err)
+	if n.Kind != yaml.MappingNode {
+		return p, fmt.Errorf("config decider: line %d: %w: want a mapping (promote_after, auto, cohorts)", n.Line, ErrInvalid)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
-		return p, fmt.Errorf("config decider: (line %d) %w: %v", n.Line, ErrInvalid, err)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !slices.Contains(policyKeys, k.Value) {
+			return p, fmt.Errorf("config decider: line %d: %w: unknown key %q%s; want %s", k.Line, ErrInvalid, k.Value, nearestKey(k.Value), strings.Join(policyKeys, ", "))
+		}
+	}
+	if err := n.Decode(&p); err != nil {
+		msg := err.Error()
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msg = strings.Join(te.Errors, "; ")
+		}
+		return p, fmt.Errorf("config decider: %w: %s", ErrInvalid, msg)
 	}
 	if p.PromoteAfter < 0 {
 		return p, fmt.Errorf("config decider: promote_after %d: %w: want a number of clean nights, at least 1", p.PromoteAfter, ErrInvalid)
@@ -80,19 +91,22 @@ const (
 
 // Change is what the promotion policy does, or would do, to one movement.
 type Change struct {
-	Dataset    string  `json:"dataset"`
-	Cohort     string  `json:"cohort"`
-	Action     string  `json:"action"` // promote, demote, none
-	From       string  `json:"from"`   // the promotion state before: "", promoted, demoted
-	To         string  `json:"to"`
-	Streak     int     `json:"clean_streak_nights"`
-	Night      string  `json:"night"`  // the night the change rests on
-	RunID      string  `json:"run_id"` // and its run
-	PathBefore Path    `json:"path_before"`
-	PathAfter  Path    `json:"path_after"`
-	Source     Source  `json:"source_after"` // what decides the path after the change
-	Reason     string  `json:"reason"`
-	prev       *string // the state the plan saw ("" none), checked again when applying
+	Dataset    string `json:"dataset"`
+	Cohort     string `json:"cohort"`
+	Action     string `json:"action"` // promote, demote, none
+	From       string `json:"from"`   // the promotion state before: "", promoted, demoted
+	To         string `json:"to"`
+	Streak     int    `json:"clean_streak_nights"`
+	Night      string `json:"night"`  // the night the change rests on
+	RunID      string `json:"run_id"` // and its run
+	PathBefore Path   `json:"path_before"`
+	PathAfter  Path   `json:"path_after"`
+	Source     Source `json:"source_after"` // what decides the path after the change
+	Reason     string `json:"reason"`
+	// Note says why the path does not follow the change, when a pin or a
+	// rule decides it.
+	Note string  `json:"note,omitempty"`
+	prev *string // the state the plan saw ("" none), checked again when applying
 }
 
 // Plan lists what the promotion policy would do to every dataset (Action
@@ -152,7 +166,7 @@ func (d *Decider) planOne(ctx context.Context, ds *datasets.Dataset, conf invest
 	case conf.LastDifferingNight != nil && (cur == "" || *conf.LastDifferingNight >= snap.promo.Night):
 		ch.Action, ch.To = ActionDemote, StateDemoted
 		ch.Night, ch.RunID = *conf.LastDifferingNight, *conf.LastDifferingRun
-		ch.Reason = fmt.Sprintf("run %s differs (%d clean nights since)", *conf.LastDifferingRun, conf.CleanStreakNights)
+		ch.Reason = fmt.Sprintf("run %s differs (%s since)", *conf.LastDifferingRun, nights(conf.CleanStreakNights))
 	default:
 		ch.Reason = fmt.Sprintf("%d of %d clean nights in a row", conf.CleanStreakNights, n)
 	}
@@ -164,8 +178,20 @@ func (d *Decider) planOne(ctx context.Context, ds *datasets.Dataset, conf invest
 		}
 		dec := evaluate(req, ds, "", "", after)
 		ch.PathAfter, ch.Source = dec.Path, dec.Source
+		if dec.Source != SourcePromotion {
+			// Say why the path does not follow the promotion state.
+			ch.Note = fmt.Sprintf("the path stays %s: %s decides (%s)", dec.Path, dec.Source, dec.Rule)
+		}
 	}
 	return ch, nil
+}
+
+// nights says "1 clean night" or "N clean nights".
+func nights(n int) string {
+	if n == 1 {
+		return "1 clean night"
+	}
+	return fmt.Sprintf("%d clean nights", n)
 }
 
 type promoState struct {

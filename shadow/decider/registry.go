@@ -189,9 +189,11 @@ const ruleColumns = "id, cluster, keyspace, table_name, destination, cohort, pat
 func scanRule(sc interface{ Scan(...any) error }) (Rule, error) {
 	var r Rule
 	var c, u string
-	err := sc.Scan(&r.ID, &r.Cluster, &r.Keyspace, &r.Table, &r.Destination, &r.Cohort, &r.Path, &r.Reason, &r.CreatedBy, &c, &u)
+	if err := sc.Scan(&r.ID, &r.Cluster, &r.Keyspace, &r.Table, &r.Destination, &r.Cohort, &r.Path, &r.Reason, &r.CreatedBy, &c, &u); err != nil {
+		return r, err
+	}
 	r.CreatedAt, r.UpdatedAt = parseTime(c), parseTime(u)
-	return r, err
+	return r, nil
 }
 
 func loadRules(ctx context.Context, q queryer) ([]Rule, error) {
@@ -365,7 +367,7 @@ func (d *Decider) RemoveRule(ctx context.Context, id int64, actor, reason string
 		var err error
 		old, err = scanRule(tx.QueryRowContext(ctx, "SELECT "+ruleColumns+" FROM decider_rules WHERE id = ?", id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("rule %d: %w", id, ErrNotFound)
+			return fmt.Errorf("rule %d: %w: no rule has this id (shadow decider rules lists them)", id, ErrNotFound)
 		}
 		if err != nil {
 			return err
