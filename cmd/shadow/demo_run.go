@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,9 +25,9 @@ func init() { addCommand(newDemoCmd) }
 
 // demoReport is `shadow demo --json`.
 type demoReport struct {
-	World *demo.World      `json:"world"`
-	Runs  []demoRun        `json:"runs"`
-	Next  []string         `json:"next"`
+	World *demo.World `json:"world"`
+	Runs  []demoRun   `json:"runs"`
+	Next  []string    `json:"next"`
 }
 
 type demoRun struct {
@@ -150,16 +151,7 @@ func printDemo(w io.Writer, rep *demoReport) {
 		c := res.Counts
 		fmt.Fprintf(w, "\nrun %s: %s\n", res.RunID, res.Status)
 		fmt.Fprintf(w, "  key %s; backup %s\n", strings.Join(res.Key, ", "), res.Backup)
-		t := newTable(w, "", "rows")
-		t.row("legacy rows (C)", fmt.Sprint(c.LegacyRows))
-		t.row("new rows (M)", fmt.Sprint(c.NewRows))
-		t.row("only in legacy (C−M)", fmt.Sprint(c.OnlyInLegacy))
-		t.row("only in new (M−C)", fmt.Sprint(c.OnlyInNew))
-		t.row("matched", fmt.Sprint(c.Matched))
-		t.row("changed", fmt.Sprint(c.Changed))
-		t.row("missing", fmt.Sprint(c.Missing))
-		t.row("extra", fmt.Sprint(c.Extra))
-		_ = t.flush()
+		printCounts(w, c, true)
 		if res.Similarity != nil {
 			fmt.Fprintf(w, "  similarity %.4f\n", *res.Similarity)
 		}
@@ -181,12 +173,44 @@ func printDemo(w io.Writer, rep *demoReport) {
 				fmt.Fprintf(w, "  … and %d more signatures\n", len(run.Signatures)-5)
 			}
 		}
-		if len(res.Opened) > 0 {
-			fmt.Fprintf(w, "  investigations opened: %s\n", joinIDs(res.Opened))
+		if n := len(res.Opened); n > 0 {
+			fmt.Fprintf(w, "  investigations opened: %d (%s)\n", n, idRange(res.Opened))
+		}
+		if n := len(res.Linked); n > 0 {
+			fmt.Fprintf(w, "  investigations linked: %d (%s)\n", n, idRange(res.Linked))
 		}
 	}
 	fmt.Fprintf(w, "\nnext:\n")
 	for _, n := range rep.Next {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
+}
+
+// printCounts prints a run's counts, aligned.
+func printCounts(w io.Writer, c investigations.Counts, keyed bool) {
+	rows := [][2]string{
+		{"legacy rows (C)", fmt.Sprint(c.LegacyRows)},
+		{"new rows (M)", fmt.Sprint(c.NewRows)},
+		{"only in legacy (C−M)", fmt.Sprint(c.OnlyInLegacy)},
+		{"only in new (M−C)", fmt.Sprint(c.OnlyInNew)},
+		{"matched", fmt.Sprint(c.Matched)},
+	}
+	if keyed {
+		rows = append(rows, [2]string{"changed", fmt.Sprint(c.Changed)}, [2]string{"missing", fmt.Sprint(c.Missing)},
+			[2]string{"extra", fmt.Sprint(c.Extra)}, [2]string{"duplicate keys", fmt.Sprint(c.DuplicateKeys)})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-22s %s\n", r[0], r[1])
+	}
+}
+
+// idRange shows investigation ids compactly: #3, or #1–#35 when they are
+// consecutive, else the list.
+func idRange(ids []int64) string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	if len(s) > 2 && s[len(s)-1]-s[0] == int64(len(s)-1) {
+		return fmt.Sprintf("#%d–#%d", s[0], s[len(s)-1])
+	}
+	return joinIDs(s)
 }

@@ -209,22 +209,7 @@ func printRunResult(w io.Writer, res *runner.Result) error {
 		fmt.Fprintf(w, "  legacy snapshot %d, new snapshot %d\n", res.LegacySnapshotID, res.NewSnapshotID)
 	}
 	if res.Report != nil {
-		c := res.Counts
-		t := newTable(w, "", "rows")
-		t.row("legacy rows (C)", fmt.Sprint(c.LegacyRows))
-		t.row("new rows (M)", fmt.Sprint(c.NewRows))
-		t.row("only in legacy (C−M)", fmt.Sprint(c.OnlyInLegacy))
-		t.row("only in new (M−C)", fmt.Sprint(c.OnlyInNew))
-		t.row("matched", fmt.Sprint(c.Matched))
-		if len(res.Key) > 0 {
-			t.row("changed", fmt.Sprint(c.Changed))
-			t.row("missing", fmt.Sprint(c.Missing))
-			t.row("extra", fmt.Sprint(c.Extra))
-			t.row("duplicate keys", fmt.Sprint(c.DuplicateKeys))
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
+		printCounts(w, res.Counts, len(res.Key) > 0)
 		if res.Similarity != nil {
 			fmt.Fprintf(w, "  similarity %.6f\n", *res.Similarity)
 		}
@@ -234,11 +219,11 @@ func printRunResult(w io.Writer, res *runner.Result) error {
 		st = append(st, fmt.Sprintf("%s %s", s.Name, s.Duration.Round(time.Millisecond)))
 	}
 	fmt.Fprintf(w, "  stages: %s\n", strings.Join(st, ", "))
-	if len(res.Opened) > 0 {
-		fmt.Fprintf(w, "  investigations opened: %s\n", joinIDs(res.Opened))
+	if n := len(res.Opened); n > 0 {
+		fmt.Fprintf(w, "  investigations opened: %d (%s)\n", n, idRange(res.Opened))
 	}
-	if len(res.Linked) > 0 {
-		fmt.Fprintf(w, "  investigations linked: %s\n", joinIDs(res.Linked))
+	if n := len(res.Linked); n > 0 {
+		fmt.Fprintf(w, "  investigations linked: %d (%s)\n", n, idRange(res.Linked))
 	}
 	return nil
 }
