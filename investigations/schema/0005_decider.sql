@@ -48,7 +48,9 @@ CREATE TABLE decider_pins (
 );
 
 -- Promotion state from the promotion policy: 'promoted' sends a movement to
--- the new path, 'demoted' keeps it on legacy whatever its cohort's ramp.
+-- the new path, 'demoted' keeps it on legacy whatever its cohort's ramp. No
+-- row: the cohort's ramp applies ('reinstate' in the audit trail deletes a
+-- demotion of a movement whose cohort is not promoted).
 CREATE TABLE decider_promotions (
     movement   TEXT PRIMARY KEY,
     state      TEXT    NOT NULL CHECK (state IN ('promoted', 'demoted')),
@@ -66,7 +68,7 @@ CREATE TABLE decider_audit (
     at      TEXT NOT NULL,
     actor   TEXT NOT NULL,
     action  TEXT NOT NULL CHECK (action IN ('rule.set', 'rule.remove', 'ramp.set', 'cohort.add', 'cohort.remove',
-                                            'pin.set', 'pin.replace', 'pin.remove', 'promote', 'demote')),
+                                            'pin.set', 'pin.replace', 'pin.remove', 'promote', 'demote', 'reinstate')),
     subject TEXT NOT NULL,          -- the movement, the cohort, or "rule N"
     before  TEXT,                   -- JSON object; NULL when nothing was there
     after   TEXT,                   -- JSON object; NULL when it was removed

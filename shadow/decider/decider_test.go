@@ -300,6 +300,9 @@ func TestCohorts(t *testing.T) {
 	if strings.Join(got, " ") != "default:0:events,events-eu early:30:orders late:0:users" {
 		t.Fatalf("cohorts %v", got)
 	}
+	if names, err := d.CohortNames(ctx); err != nil || strings.Join(names, ",") != "default,early,late" {
+		t.Fatalf("cohort names %v %v", names, err)
+	}
 	if err := d.UnassignCohort(ctx, []string{"users"}, "ana", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,11 @@ func ParsePolicy(n *yaml.Node) (Policy, error) {
 const (
 	ActionPromote = "promote"
 	ActionDemote  = "demote"
-	ActionNone    = "none"
+	// ActionReinstate lifts a demotion of a movement whose cohort is not
+	// promoted (decider.cohorts), after promote_after clean nights, so that
+	// its cohort's ramp applies again.
+	ActionReinstate = "reinstate"
+	ActionNone      = "none"
 )
 
 // Change is what the promotion policy does, or would do, to one movement.
@@ -156,6 +160,9 @@ func (d *Decider) planOne(ctx context.Context, ds *datasets.Dataset, conf invest
 		ch.Reason = "no scheduled run recorded yet"
 	case conf.CleanStreakNights >= n && cur == StatePromoted:
 		ch.Reason = fmt.Sprintf("already promoted; %d clean nights in a row", conf.CleanStreakNights)
+	case conf.CleanStreakNights >= n && !eligible && cur == StateDemoted:
+		ch.Action, ch.To = ActionReinstate, ""
+		ch.Reason = fmt.Sprintf("%d clean nights in a row since the demotion; cohort %s is not in decider.cohorts %v, so the demotion is lifted and the cohort's ramp applies", conf.CleanStreakNights, before.Cohort, d.policy.Cohorts)
 	case conf.CleanStreakNights >= n && !eligible:
 		ch.Reason = fmt.Sprintf("%d clean nights in a row, but cohort %s is not in decider.cohorts %v", conf.CleanStreakNights, before.Cohort, d.policy.Cohorts)
 	case conf.CleanStreakNights >= n:
@@ -175,6 +182,9 @@ func (d *Decider) planOne(ctx context.Context, ds *datasets.Dataset, conf invest
 		after.promo = &Promotion{Movement: ds.Name, State: ch.To, Night: ch.Night, RunID: ch.RunID, Streak: ch.Streak, Reason: ch.Reason}
 		if ch.To == StateDemoted {
 			after.promo.Reason = ""
+		}
+		if ch.To == "" {
+			after.promo = nil
 		}
 		dec := evaluate(req, ds, "", "", after)
 		ch.PathAfter, ch.Source = dec.Path, dec.Source
@@ -241,6 +251,16 @@ func (d *Decider) applyChanges(ctx context.Context, todo []Change, actor string)
 			}
 			if c.prev != nil && cur != *c.prev {
 				d.log.Warn("decider: promotion state changed since the plan; skipped", "dataset", c.Dataset, "planned_from", *c.prev, "now", cur)
+				continue
+			}
+			if c.To == "" {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM decider_promotions WHERE movement = ?", c.Dataset); err != nil {
+					return err
+				}
+				if err := audit(ctx, tx, now, actor, c.Action, c.Dataset, before, nil, c.Reason); err != nil {
+					return err
+				}
+				done = append(done, c)
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO decider_promotions (movement, state, night, run_id, streak, reason, updated_by, updated_at)

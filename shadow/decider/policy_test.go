@@ -201,3 +201,45 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+// A movement whose cohort is not promoted is still demoted when a night
+// differs; after promote_after clean nights the demotion is lifted and its
+// cohort's ramp applies again.
+func TestReinstateOutsidePromotedCohorts(t *testing.T) {
+	ctx := context.Background()
+	d, s := newTestDecider(t, Options{Policy: Policy{PromoteAfter: 2, Cohorts: []string{"early"}, Auto: true}})
+	if _, err := d.SetRamp(ctx, "default", 100, "ana", ""); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		st     investigations.Status
+		action string
+		path   Path
+		source Source
+	}{
+		{investigations.Clean, ActionNone, PathNew, SourceRamp},
+		{investigations.Differs, ActionDemote, PathLegacy, SourcePromotion},
+		{investigations.Clean, ActionNone, PathLegacy, SourcePromotion},
+		{investigations.Clean, ActionReinstate, PathNew, SourceRamp},
+		{investigations.Clean, ActionNone, PathNew, SourceRamp},
+	}
+	for i, st := range steps {
+		runNight(t, s, "events", i+1, st.st)
+		ch, err := d.AfterRun(ctx, "events", st.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ActionNone
+		if ch != nil {
+			got = ch.Action
+		}
+		dec, _ := d.Explain(ctx, Movement{Dataset: "events"})
+		if got != st.action || dec.Path != st.path || dec.Source != st.source {
+			t.Fatalf("night %d (%s): %s, path %s by %s; want %s, %s by %s", i+1, st.st, got, dec.Path, dec.Source, st.action, st.path, st.source)
+		}
+	}
+	h, _, err := d.History(ctx, HistoryFilter{Movement: "events"})
+	if err != nil || len(h) != 2 || h[0].Action != ActionReinstate || h[0].After != nil || string(h[0].Before) == "" {
+		t.Fatalf("history %+v %v", h, err)
+	}
+}

@@ -694,6 +694,21 @@ func (d *Decider) Cohorts(ctx context.Context) ([]Cohort, error) {
 	return out, nil
 }
 
+// CohortNames lists the cohorts the registry or the datasets file knows,
+// sorted: pass them to metrics.Config.Cohorts at start-up so that every
+// cohort's series exist before its first decision.
+func (d *Decider) CohortNames(ctx context.Context) ([]string, error) {
+	cs, err := d.Cohorts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out, nil
+}
+
 // recordDecision stores a served decision.
 func (d *Decider) recordDecision(ctx context.Context, dec Decision) (int64, error) {
 	var rule any
