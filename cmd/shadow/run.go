@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 	"github.com/cassmove/shadow/investigations"
 	"github.com/cassmove/shadow/shadow/alert"
 	"github.com/cassmove/shadow/shadow/datasets"
+	"github.com/cassmove/shadow/shadow/decider"
 	"github.com/cassmove/shadow/shadow/metrics"
 	"github.com/cassmove/shadow/shadow/runner"
 	"github.com/cassmove/shadow/shadow/service"
@@ -305,6 +307,10 @@ to finish, and aborts the rest (recorded as aborted in the log).`,
 				return err
 			}
 			defer store.Close()
+			dec, err := serveDecider(r, store, ds)
+			if err != nil {
+				return err
+			}
 			sv := g.cfg.Serve
 			if !cmd.Flags().Changed("listen") && sv.Listen != "" {
 				listen = sv.Listen
@@ -323,7 +329,7 @@ to finish, and aborts the rest (recorded as aborted in the log).`,
 				Grace:       grace,
 				RunAtStart:  runAtStart,
 				Ready:       func(ctx context.Context) error { return store.DB().PingContext(ctx) },
-				Mounts:      serveMounts(r, store, sv.Token),
+				Mounts:      map[string]http.Handler{"/v1/": dec.Handler(sv.Token)},
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "shadow serve: %d datasets, listening on http://%s\n", len(ds.Datasets), listen)
 			return s.Serve(ctx)
@@ -338,7 +344,27 @@ to finish, and aborts the rest (recorded as aborted in the log).`,
 	return cmd
 }
 
-// serveMounts are the extra HTTP handlers of serve: the decider API.
-func serveMounts(r *runner.Runner, store *investigations.Store, token string) map[string]http.Handler {
-	return nil
+// serveDecider builds the decider of serve: its API is mounted at /v1/, and
+// with the policy's auto: true it promotes and demotes after each run.
+func serveDecider(r *runner.Runner, store *investigations.Store, ds *datasets.File) (*decider.Decider, error) {
+	pol, err := decider.ParsePolicy(&g.cfg.Decider)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	opts := decider.Options{Datasets: ds, Policy: pol, Metrics: r.Metrics}
+	if r.Notifier != nil {
+		opts.Alerts = r.Notifier
+	}
+	d := decider.New(store, opts)
+	r.AfterRun = func(ctx context.Context, res *runner.Result) error {
+		ch, err := d.AfterRun(ctx, res.Dataset, res.Status)
+		if err != nil {
+			return err
+		}
+		if ch != nil {
+			slog.Info("decider", "dataset", res.Dataset, "change", ch)
+		}
+		return nil
+	}
+	return d, nil
 }
