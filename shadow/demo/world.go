@@ -76,6 +76,10 @@ type WorldOptions struct {
 	Now time.Time
 	// Schedule is the datasets' cron schedule (default nightly).
 	Schedule string
+	// Faithful writes the legacy output with the new engine's own settings
+	// (LOCAL_QUORUM, TTLs at the snapshot, every node's newest backup), so
+	// that a shadow run finds no difference.
+	Faithful bool
 }
 
 // World is a built demo world.
@@ -90,6 +94,7 @@ type World struct {
 	Nodes    int                 `json:"nodes"`
 	Backups  int                 `json:"backups"`
 	Stale    string              `json:"stale_node"` // the node whose previous backup the legacy connector read
+	Faithful bool                `json:"faithful"`   // the legacy output was made with the new engine's settings
 	Tables   []string            `json:"tables"`
 	Keys     map[string][]string `json:"keys"`
 	// LegacyRows is what the legacy connector wrote, per table.
@@ -172,6 +177,7 @@ func BuildWorld(ctx context.Context, o WorldOptions) (*World, error) {
 		Nodes:      len(nodes),
 		Backups:    len(backups),
 		Stale:      nodes[len(nodes)-1].Name,
+		Faithful:   o.Faithful,
 		Keys:       map[string][]string{},
 		LegacyRows: map[string]int64{},
 	}
@@ -186,7 +192,7 @@ func BuildWorld(ctx context.Context, o WorldOptions) (*World, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := move.Run(ctx, move.Job{
+		job := move.Job{
 			Store:               o.Store,
 			S3:                  o.S3,
 			Keyspace:            Keyspace,
@@ -195,7 +201,11 @@ func BuildWorld(ctx context.Context, o WorldOptions) (*World, error) {
 			Consistency:         "ONE",
 			TTLReference:        o.Now,
 			PreviousBackupNodes: []string{w.Stale},
-		}, move.Destination{Catalog: cat, Table: ref, Mode: sink.Overwrite,
+		}
+		if o.Faithful {
+			job.Consistency, job.TTLReference, job.PreviousBackupNodes = "LOCAL_QUORUM", time.Time{}, nil
+		}
+		res, err := move.Run(ctx, job, move.Destination{Catalog: cat, Table: ref, Mode: sink.Overwrite,
 			Properties: map[string]string{"shadow.demo": "legacy connector emulation"}}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("demo: the legacy connector's output of %s: %w", t.Name, err)

@@ -141,7 +141,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		x.sched = now
 	}
 	x.asOf = d.Source.AsOfTime(x.sched, now)
-	w, err := r.Log.StartRun(ctx, investigations.NewRun{
+	// The run is recorded even when ctx is already cancelled: it then ends
+	// at once as aborted, so a shutdown leaves a trace of what it stopped.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	w, err := r.Log.StartRun(sctx, investigations.NewRun{
 		Dataset:          d.Name,
 		Night:            night,
 		Started:          now,
