@@ -22,45 +22,6 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// panel is the part of a Grafana panel the tests read.
-type panel struct {
-	ID          int               `json:"id"`
-	Type        string            `json:"type"`
-	Title       string            `json:"title"`
-	Datasource  map[string]string `json:"datasource"`
-	Targets     []target          `json:"targets"`
-	Panels      []panel           `json:"panels"` // rows
-	Options     json.RawMessage   `json:"options"`
-	FieldConfig struct {
-		Defaults struct {
-			Custom json.RawMessage `json:"custom"`
-		} `json:"defaults"`
-	} `json:"fieldConfig"`
-}
-
-type target struct {
-	RefID string `json:"refId"`
-	Expr  string `json:"expr"`
-}
-
-type variable struct {
-	Name     string          `json:"name"`
-	Type     string          `json:"type"`
-	Query    json.RawMessage `json:"query"`
-	AllValue string          `json:"allValue"`
-	Current  struct {
-		Value any `json:"value"`
-	} `json:"current"`
-}
-
-type dashboard struct {
-	UID        string  `json:"uid"`
-	Panels     []panel `json:"panels"`
-	Templating struct {
-		List []variable `json:"list"`
-	} `json:"templating"`
-}
-
 func loadDashboard(t *testing.T) (dashboard, []byte) {
 	t.Helper()
 	b, err := os.ReadFile(DashboardFile)
@@ -74,102 +35,14 @@ func loadDashboard(t *testing.T) (dashboard, []byte) {
 	return d, b
 }
 
-// allPanels flattens rows.
-func allPanels(ps []panel) []panel {
-	var out []panel
-	for _, p := range ps {
-		out = append(out, p)
-		out = append(out, allPanels(p.Panels)...)
-	}
-	return out
-}
-
-// query is one PromQL expression of the dashboard, with where it comes from.
-type query struct {
-	where string
-	expr  string
-}
-
-var labelValuesRe = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
-
-// queries returns every PromQL expression of the dashboard: panel targets and
-// the query variables (label_values(METRIC, LABEL) is evaluated as METRIC).
-func queries(t *testing.T, d dashboard) []query {
+// mustQueries is queries, failing the test on a malformed dashboard.
+func mustQueries(t *testing.T, d dashboard) []query {
 	t.Helper()
-	var qs []query
-	for _, p := range allPanels(d.Panels) {
-		if p.Type == "row" {
-			continue
-		}
-		if len(p.Targets) == 0 {
-			t.Errorf("panel %d %q has no query", p.ID, p.Title)
-		}
-		for _, tg := range p.Targets {
-			if strings.TrimSpace(tg.Expr) == "" {
-				t.Errorf("panel %d %q target %s has no expr", p.ID, p.Title, tg.RefID)
-			}
-			qs = append(qs, query{fmt.Sprintf("panel %d %q target %s", p.ID, p.Title, tg.RefID), tg.Expr})
-		}
-	}
-	for _, v := range d.Templating.List {
-		if v.Type != "query" {
-			continue
-		}
-		var q struct {
-			Query string `json:"query"`
-		}
-		if err := json.Unmarshal(v.Query, &q); err != nil {
-			if err := json.Unmarshal(v.Query, &q.Query); err != nil {
-				t.Errorf("variable %s: query %s", v.Name, v.Query)
-				continue
-			}
-		}
-		m := labelValuesRe.FindStringSubmatch(q.Query)
-		if m == nil {
-			t.Errorf("variable %s: query %q is not label_values(METRIC, LABEL)", v.Name, q.Query)
-			continue
-		}
-		qs = append(qs, query{"variable " + v.Name, fmt.Sprintf("count by (%s) (%s)", m[2], m[1])})
+	qs, err := queries(d)
+	if err != nil {
+		t.Error(err)
 	}
 	return qs
-}
-
-var varRe = regexp.MustCompile(`\$(\{[a-zA-Z_][a-zA-Z0-9_]*\}|[a-zA-Z_][a-zA-Z0-9_]*)`)
-
-// substitute replaces dashboard variables the way Grafana would for the
-// given selection, and Grafana's interval variables with values that suit a
-// Prometheus scraping every second.
-func substitute(expr string, vars map[string]string) (string, error) {
-	var missing []string
-	out := varRe.ReplaceAllStringFunc(expr, func(s string) string {
-		name := strings.Trim(s[1:], "{}")
-		if v, ok := vars[name]; ok {
-			return v
-		}
-		missing = append(missing, name)
-		return s
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("undefined variables %v", missing)
-	}
-	return out, nil
-}
-
-func variables(d dashboard, selection map[string]string) map[string]string {
-	vars := map[string]string{
-		"__rate_interval": "1m", "__interval": "1m", "__range": "1h", // Grafana's own
-	}
-	for _, v := range d.Templating.List {
-		switch {
-		case selection[v.Name] != "":
-			vars[v.Name] = selection[v.Name]
-		case v.AllValue != "":
-			vars[v.Name] = v.AllValue
-		default:
-			vars[v.Name] = fmt.Sprint(v.Current.Value)
-		}
-	}
-	return vars
 }
 
 // serve serves the metrics on loopback and returns host:port for Prometheus.
@@ -180,9 +53,11 @@ func serve(t *testing.T, m *metrics.Metrics) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// recordedMetrics stands in for a real `shadow serve` after a few runs: the
-// metrics package's handler after recording runs through its API.
-// TODO(lead): switch to scraping a real `shadow serve` once the runner lands.
+// recordedMetrics is the metrics package's handler after recording, through
+// its API, states a short real run does not reach (failed runs, decider
+// fallbacks and outcomes, several cohorts). The same queries are also run
+// against a Prometheus that scraped a real `shadow serve` in
+// cmd/shadow's TestServeEndToEnd.
 func recordedMetrics(t *testing.T) *metrics.Metrics {
 	t.Helper()
 	m, err := metrics.New(metrics.Config{
@@ -227,7 +102,7 @@ func recordedMetrics(t *testing.T) *metrics.Metrics {
 // "All" selection and for one dataset and cohort.
 func TestDashboardQueriesReturnData(t *testing.T) {
 	d, _ := loadDashboard(t)
-	qs := queries(t, d)
+	qs := mustQueries(t, d)
 	if len(qs) < 10 {
 		t.Fatalf("only %d queries in the dashboard", len(qs))
 	}
@@ -295,7 +170,7 @@ func TestDashboardShape(t *testing.T) {
 	}
 	// Every metric of the contract is on the dashboard.
 	all := ""
-	for _, q := range queries(t, d) {
+	for _, q := range mustQueries(t, d) {
 		all += q.expr + "\n"
 	}
 	for _, name := range []string{

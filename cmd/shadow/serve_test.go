@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/cassmove/shadow/dashboards"
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/objstore/s3test"
 	"github.com/cassmove/shadow/shadow/demo"
@@ -184,6 +185,30 @@ func TestServeEndToEnd(t *testing.T) {
 	v := prom.WaitForQuery(t, `shadow_objectstore_requests_total{operation="get",result="ok"}`, time.Minute, promtest.NonEmpty)
 	if vec, ok := v.(model.Vector); !ok || vec[0].Value == 0 {
 		t.Errorf("no object-store GETs counted: %v", v)
+	}
+
+	// Stand-in for Grafana: every PromQL expression of the dashboard returns
+	// data from this Prometheus, which scraped a real `shadow serve`.
+	qs, err := dashboards.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rate() and increase() need two samples of the run counters.
+	prom.WaitForQuery(t, `count_over_time(shadow_runs_total{dataset="orders",status="differs"}[1m]) >= 2`, time.Minute, promtest.NonEmpty)
+	for _, sel := range []map[string]string{{}, {"dataset": "orders", "cohort": "default"}} {
+		for _, q := range qs {
+			expr, err := dashboards.Expand(q.Expr, sel)
+			if err != nil {
+				t.Errorf("%s: %v", q.Where, err)
+				continue
+			}
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			v, err := prom.Query(qctx, expr)
+			cancel()
+			if err != nil || !promtest.NonEmpty(v) {
+				t.Errorf("%s with %v: no data for %s (%v)", q.Where, sel, expr, err)
+			}
+		}
 	}
 
 	// Alertmanager received the mismatch alert, from the runner (and from
