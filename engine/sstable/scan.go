@@ -1,0 +1,548 @@
+package sstable
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+
+	"github.com/cassmove/shadow/engine/cql"
+	"github.com/cassmove/shadow/engine/token"
+)
+
+// Scanner streams the partitions of an SSTable and, within each, its
+// unfiltereds (rows and range tombstone markers) in clustering order. It
+// holds one decompressed chunk window plus the current row: memory does not
+// grow with the partition or the file. It is not safe for concurrent use.
+//
+//	sc, _ := r.Scan(ctx)
+//	defer sc.Close()
+//	for sc.NextPartition() {
+//		p := sc.Partition()          // key, token, deletion, static row
+//		for sc.Next() {
+//			u := sc.Unfiltered()     // valid until the next Next/NextPartition
+//		}
+//	}
+//	err := sc.Err()
+type Scanner struct {
+	r      *Reader
+	ds     dataStream
+	rd     rowDecoder
+	times  timeDecoder
+	header *Header
+	uint   bool
+	stats  []colInfo
+	regs   []colInfo
+	ctypes []*cql.Type
+
+	part        Partition
+	keyBuf      []byte
+	static      Row
+	staticArena []byte
+	staticCells []Cell
+	inPartition bool
+	u           Unfiltered
+	scratch     [][]byte
+	minToken    *token.Token
+	stopAt      int64 // stop before this uncompressed offset
+	staticPos   int64
+	hdrKey      []byte
+	hdrDel      DeletionTime
+	atEnd       bool
+	err         error
+	closed      bool
+}
+
+// Scan starts a scan at the first partition.
+func (r *Reader) Scan(ctx context.Context) (*Scanner, error) {
+	f, err := openComponent(ctx, r.src, ComponentData)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := newChunkReader(ctx, f, r.src.Name(ComponentData), r.comp, r.crcs, r.opts.readAhead())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	h := &r.stats.Header
+	s := &Scanner{r: r, header: h, uint: r.version.UIntDeletionTime, ctypes: h.ClusteringTypes,
+		stats: makeColInfo(h.Statics), regs: makeColInfo(h.Regulars), stopAt: r.comp.DataLength}
+	s.times = timeDecoder{minTS: h.MinTimestamp, minLDT: uint32(h.MinLocalDeletionTime), minTTL: h.MinTTL, uintLDT: r.version.UIntDeletionTime}
+	s.rd.times = s.times
+	s.ds = dataStream{cr: cr, end: r.comp.DataLength}
+	s.u.Row.Columns = make([]ColumnData, 0, len(h.Regulars))
+	return s, nil
+}
+
+// Close releases the Data.db handle.
+func (s *Scanner) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.ds.cr.ra.f.Close()
+}
+
+// Err returns the first error the scan met.
+func (s *Scanner) Err() error { return s.err }
+
+// Partition returns the current partition. Its Key and Static stay valid
+// until the next NextPartition.
+func (s *Scanner) Partition() *Partition { return &s.part }
+
+// Unfiltered returns the current row or marker. It and the bytes it points
+// to are valid until the next call to Next or NextPartition.
+func (s *Scanner) Unfiltered() *Unfiltered { return &s.u }
+
+// Position is the current offset in the uncompressed Data.db.
+func (s *Scanner) Position() int64 { return s.ds.pos() }
+
+func (s *Scanner) fail(off int64, msg string) {
+	if s.err == nil {
+		s.err = errAt(ErrCorrupt, s.ds.cr.name, off, "uncompressed offset: %s", msg)
+	}
+}
+
+// Units decode knows.
+const (
+	unitPartition = iota
+	unitStatic
+	unitNext
+)
+
+// decode decodes one unit from the available window, loading more chunks
+// and retrying while it runs short. It returns the bytes consumed.
+func (s *Scanner) decode(unit int) (int, bool) {
+	want := 0
+	for {
+		if want > 0 {
+			if err := s.ds.fill(want); err != nil {
+				if s.err == nil {
+					s.err = err
+				}
+				return 0, false
+			}
+		}
+		b := s.ds.buf[s.ds.off:]
+		d := dec{b: b, limit: s.ds.end - s.ds.base - int64(s.ds.off)}
+		switch unit {
+		case unitPartition:
+			s.decodePartitionHeader(&d)
+		case unitStatic:
+			s.decodeStatic(&d)
+		default:
+			s.decodeNext(&d)
+		}
+		if d.bad != "" {
+			s.fail(s.ds.pos()+int64(d.badAt), d.bad)
+			return 0, false
+		}
+		if !d.short {
+			return d.p, true
+		}
+		if want > 0 && len(b) < want {
+			// fill could not load what the stream length promised
+			s.fail(s.ds.pos()+int64(len(b)), fmt.Sprintf("Data.db ends after %d bytes of a %d-byte unit", len(b), want))
+			return 0, false
+		}
+		want = max(d.need, len(b)+1)
+	}
+}
+
+// SeekToken positions the scanner so that the next NextPartition returns
+// the first partition whose token is ≥ t. It uses Summary.db and Index.db
+// when present, otherwise it scans forward (BTI, or no index).
+func (s *Scanner) SeekToken(ctx context.Context, t token.Token) error {
+	if s.err != nil {
+		return s.err
+	}
+	pos, err := s.r.dataPositionFor(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.inPartition = false
+	if pos >= 0 {
+		if err := s.ds.seek(pos); err != nil {
+			s.err = err
+			return err
+		}
+	}
+	s.minToken = &t
+	return nil
+}
+
+// NextPartition advances to the next partition, skipping what is left of
+// the current one. It returns false at the end or on error (see Err).
+func (s *Scanner) NextPartition() bool {
+	if s.err != nil || s.closed {
+		return false
+	}
+	for {
+		for s.inPartition {
+			if !s.skipUnfiltered() {
+				return false
+			}
+		}
+		if s.ds.pos() >= s.stopAt {
+			return false
+		}
+		if !s.partitionHeader() {
+			return false
+		}
+		if s.minToken != nil {
+			if token.Compare(s.part.Token, *s.minToken) < 0 {
+				continue // inPartition is set: the loop skips it
+			}
+			s.minToken = nil
+		}
+		return true
+	}
+}
+
+func (s *Scanner) decodePartitionHeader(d *dec) {
+	l := d.u16()
+	s.hdrKey = d.bytes(uint64(l), "partition key")
+	s.hdrDel = partitionDeletion(d, s.uint)
+}
+
+func (s *Scanner) partitionHeader() bool {
+	pos := s.ds.pos()
+	n, ok := s.decode(unitPartition)
+	if !ok {
+		return false
+	}
+	s.keyBuf = append(s.keyBuf[:0], s.hdrKey...)
+	s.hdrKey = nil
+	s.ds.off += n
+	s.part = Partition{Key: s.keyBuf, Token: s.r.partitioner.Token(s.keyBuf), Deletion: s.hdrDel, Position: pos}
+	s.inPartition = true
+	if len(s.header.Statics) > 0 {
+		if !s.staticRow() {
+			return false
+		}
+		s.part.Static = &s.static
+	}
+	return true
+}
+
+func (s *Scanner) decodeStatic(d *dec) {
+	row := &s.u.Row
+	flags := d.u8()
+	var ext byte
+	if flags&flagExtension != 0 {
+		ext = d.u8()
+	}
+	if d.failed() {
+		return
+	}
+	if flags&flagEndOfPartition != 0 || flags&flagIsMarker != 0 || ext&extIsStatic == 0 {
+		d.p--
+		d.corrupt("static row flags 0x%02x/0x%02x: want a row with the static extension flag", flags, ext)
+		return
+	}
+	row.Clustering = nil
+	row.Static = true
+	row.Shadowable = false
+	s.rd.rowBody(d, flags, ext, s.stats, row)
+}
+
+func (s *Scanner) staticRow() bool {
+	s.staticPos = s.ds.pos()
+	n, ok := s.decode(unitStatic)
+	if !ok {
+		return false
+	}
+	s.ds.off += n
+	s.staticArena, s.staticCells = s.u.Row.cloneInto(&s.static, s.staticArena, s.staticCells)
+	return true
+}
+
+func (s *Scanner) decodeNext(d *dec) {
+	u := &s.u
+	flags := d.u8()
+	if d.failed() {
+		return
+	}
+	if flags&flagEndOfPartition != 0 {
+		s.atEnd = true
+		return
+	}
+	s.atEnd = false
+	if flags&flagIsMarker != 0 {
+		u.Kind = UnfilteredMarker
+		s.scratch = s.rd.marker(d, s.ctypes, &u.Marker, s.scratch)
+		return
+	}
+	var ext byte
+	if flags&flagExtension != 0 {
+		ext = d.u8()
+		if ext&extIsStatic != 0 {
+			d.corrupt("a second static row in the partition")
+			return
+		}
+	}
+	u.Kind = UnfilteredRow
+	row := &u.Row
+	row.Static = false
+	row.Shadowable = false
+	if len(s.ctypes) > 0 {
+		s.scratch = d.clustering(s.ctypes, s.scratch[:0])
+		row.Clustering = s.scratch
+	} else {
+		row.Clustering = nil
+	}
+	s.rd.rowBody(d, flags, ext, s.regs, row)
+}
+
+// Next advances to the next row or range tombstone marker of the current
+// partition. It returns false at the end of the partition or on error.
+func (s *Scanner) Next() bool {
+	if s.err != nil || !s.inPartition {
+		return false
+	}
+	pos := s.ds.pos()
+	if b := s.ds.buf[s.ds.off:]; len(b) > 0 {
+		if n := s.fastRow(b, &s.u.Row); n > 0 {
+			s.ds.off += n
+			s.u.Kind = UnfilteredRow
+			s.u.Position = pos
+			return true
+		}
+	}
+	n, ok := s.decode(unitNext)
+	if !ok {
+		return false
+	}
+	s.ds.off += n
+	if s.atEnd {
+		s.inPartition = false
+		return false
+	}
+	s.u.Position = pos
+	return true
+}
+
+// uvAt reads an unsigned vint at b[p:], returning the value and the new
+// position, or p unchanged when b is too short (the callers then bail out).
+func uvAt(b []byte, p int) (uint64, int) {
+	if uint(p) < uint(len(b)) && b[p] < 0x80 {
+		return uint64(b[p]), p + 1
+	}
+	return uvSlow(b, p)
+}
+
+func uvSlow(b []byte, p int) (uint64, int) {
+	if p+9 <= len(b) && p >= 0 {
+		first := b[p]
+		extra := bits.LeadingZeros8(^first)
+		v := binary.BigEndian.Uint64(b[p+1:])
+		if extra == 8 {
+			return v, p + 9
+		}
+		v >>= uint(64 - 8*extra)
+		return uint64(first&(0xff>>extra))<<(8*uint(extra)) | v, p + 1 + extra
+	}
+	if p < 0 || p >= len(b) {
+		return 0, p
+	}
+	v, n := cql.Uvarint(b[p:])
+	return v, p + n
+}
+
+// fastRow decodes a plain row — all columns present and simple, no
+// extension flags, whole in b — with local cursors and no error plumbing.
+// It returns the bytes consumed, or 0 to leave the row to the general path
+// (which also reports corruption).
+func (s *Scanner) fastRow(b []byte, row *Row) int {
+	flags := b[0]
+	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns ||
+		len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
+		return 0
+	}
+	p := 1
+	var v uint64
+	vals := s.scratch[:0]
+	if len(s.ctypes) > 0 {
+		var hdr uint64
+		if len(b) > 1 && b[1] < 0x80 {
+			hdr, p = uint64(b[1]), 2
+		} else if hdr, p = uvSlow(b, p); p == 1 {
+			return 0
+		}
+		for i, t := range s.ctypes {
+			switch {
+			case hdr&(1<<(2*uint(i)+1)) != 0:
+				vals = append(vals, nil)
+			case hdr&(1<<(2*uint(i))) != 0:
+				vals = append(vals, emptyValue)
+			default:
+				l := uint64(t.FixedLen())
+				if t.FixedLen() < 0 {
+					q := p
+					if l, p = uvAt(b, p); p == q {
+						return 0
+					}
+				}
+				if l > uint64(len(b)-p) {
+					return 0
+				}
+				vals = append(vals, b[p:p+int(l):p+int(l)])
+				p += int(l)
+			}
+		}
+	}
+	q := p
+	size, p := uvAt(b, p)
+	if p == q || size > uint64(len(b)-p) {
+		return 0
+	}
+	end := p + int(size)
+	b = b[:end]
+	q = p
+	if _, p = uvAt(b, p); p == q { // previous unfiltered size
+		return 0
+	}
+	t := &s.rd.times
+	live := EmptyLiveness
+	if flags&flagHasTimestamp != 0 {
+		q = p
+		if v, p = uvAt(b, p); p == q {
+			return 0
+		}
+		live.Timestamp = int64(uint64(t.minTS) + v)
+		if flags&flagHasTTL != 0 {
+			var w uint64
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
+			}
+			q = p
+			if w, p = uvAt(b, p); p == q {
+				return 0
+			}
+			live.TTL = int32(uint32(t.minTTL) + uint32(v))
+			live.LocalExpirationTime = t.ldtOf(w)
+		}
+	}
+	del := Live
+	if flags&flagHasDeletion != 0 {
+		var w uint64
+		q = p
+		if v, p = uvAt(b, p); p == q {
+			return 0
+		}
+		q = p
+		if w, p = uvAt(b, p); p == q {
+			return 0
+		}
+		del = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
+	}
+	// cells, straight into place
+	cols := s.regs
+	n := len(cols)
+	rd := &s.rd
+	if cap(rd.cells) < n {
+		rd.cells = make([]Cell, n)
+	}
+	cells := rd.cells[:n]
+	if cap(row.Columns) < n {
+		row.Columns = make([]ColumnData, n)
+	}
+	cds := row.Columns[:n]
+	for i := range cols {
+		if p >= len(b) {
+			return 0
+		}
+		cf := b[p]
+		p++
+		c := &cells[i]
+		c.Flags = cf
+		c.Path = nil
+		c.TTL = NoTTL
+		c.LocalDeletionTime = NoDeletionTime
+		if cf&CellUseRowTimestam != 0 {
+			c.Timestamp = live.Timestamp
+		} else {
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
+			}
+			c.Timestamp = int64(uint64(t.minTS) + v)
+		}
+		if cf&CellUseRowTTL != 0 {
+			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
+		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
+			q = p
+			if v, p = uvAt(b, p); p == q {
+				return 0
+			}
+			c.LocalDeletionTime = t.ldtOf(v)
+			if cf&CellIsExpiring != 0 {
+				q = p
+				if v, p = uvAt(b, p); p == q {
+					return 0
+				}
+				c.TTL = int32(uint32(t.minTTL) + uint32(v))
+			}
+		}
+		if cf&CellHasEmptyValue != 0 {
+			c.Value = emptyValue
+		} else {
+			l := uint64(cols[i].fixed)
+			if cols[i].fixed < 0 {
+				if p < len(b) && b[p] < 0x80 { // one-byte length, inlined
+					l = uint64(b[p])
+					p++
+				} else {
+					q = p
+					if l, p = uvSlow(b, p); p == q {
+						return 0
+					}
+				}
+			}
+			if l > uint64(len(b)-p) {
+				return 0
+			}
+			c.Value = b[p : p+int(l) : p+int(l)]
+			p += int(l)
+		}
+		// In steady state the column data already points at these cells:
+		// skip the pointer writes (and their write barriers).
+		if cd := &cds[i]; cd.Column != cols[i].col || len(cd.Cells) != 1 || &cd.Cells[0] != c || cd.Deletion != Live {
+			*cd = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
+		}
+	}
+	if p != end {
+		return 0
+	}
+	row.Columns = cds
+	row.Liveness = live
+	row.Deletion = del
+	row.Static = false
+	row.Shadowable = false
+	s.scratch = vals
+	row.Clustering = nil
+	if len(s.ctypes) > 0 {
+		row.Clustering = vals
+	}
+	return end
+}
+
+// skipUnfiltered consumes the next unfiltered (or the end of partition).
+func (s *Scanner) skipUnfiltered() bool {
+	if s.Next() {
+		return true
+	}
+	return s.err == nil
+}
+
+// KeyString renders a partition key with the header's key type.
+func (h *Header) KeyString(key []byte) string {
+	if h.KeyType == nil {
+		return fmt.Sprintf("%x", key)
+	}
+	if h.KeyType.Kind == cql.KindComposite {
+		return cql.Literal(h.KeyType, key)
+	}
+	return cql.String(h.KeyType, key)
+}
