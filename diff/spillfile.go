@@ -13,8 +13,9 @@ import (
 // bytes go to the device without passing through the page cache, which on
 // the machines measured costs a tenth of the CPU of a buffered write. Each
 // append is then padded to a block boundary; callers address what they
-// wrote by the offset append returns, never the padding. Reads are
-// buffered, through a second descriptor.
+// wrote by the offset append returns, never the padding. Sequential reads are
+// buffered, through a second descriptor; single records are read with
+// direct I/O too (readRecord), a block or two at a time.
 type spillFile struct {
 	w, r   *os.File
 	rd     *os.File // direct reads of single records, when direct I/O works
