@@ -1,12 +1,16 @@
 package diff
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/zeebo/xxh3"
+	"golang.org/x/sync/errgroup"
 )
 
 // Phase 2: the exact multiset difference (EXCEPT ALL) of one bucket,
@@ -27,6 +31,7 @@ type exactJob struct {
 	keyed      bool
 	budget     int64 // bytes phase 2 may hold for one bucket
 	emit       func(side byte, fp uint64, row []byte) error
+	pending    []pendingRow
 }
 
 // recIndex is an open-addressing index of legacy records by identity;
@@ -146,6 +151,66 @@ func (j *exactJob) fetch(fp, check, loc uint64, buf []byte) ([]byte, []byte, err
 	return row, buf, nil
 }
 
+// pendingRow is a differing row to read back.
+type pendingRow struct {
+	side           byte
+	fp, check, loc uint64
+	row            []byte
+}
+
+// fetchBatch rows are read back together, by many goroutines, so that
+// reads from a spill file on disk overlap rather than wait one by one.
+const (
+	fetchBatch   = 4096
+	fetchReaders = 64
+)
+
+func (j *exactJob) later(side byte, fp, check, loc uint64) error {
+	j.pending = append(j.pending, pendingRow{side: side, fp: fp, check: check, loc: loc})
+	if len(j.pending) >= fetchBatch {
+		return j.fetchPending()
+	}
+	return nil
+}
+
+// fetchPending reads the pending rows back, in location order, and emits them.
+func (j *exactJob) fetchPending() error {
+	p := j.pending
+	if len(p) == 0 {
+		return nil
+	}
+	slices.SortFunc(p, func(a, b pendingRow) int { return cmp.Compare(a.loc, b.loc) })
+	var g errgroup.Group
+	g.SetLimit(fetchReaders)
+	per := (len(p) + fetchReaders - 1) / fetchReaders
+	for start := 0; start < len(p); start += per {
+		part := p[start:min(start+per, len(p))]
+		g.Go(func() error {
+			var buf []byte
+			for i := range part {
+				row, b, err := j.fetch(part[i].fp, part[i].check, part[i].loc, buf)
+				if err != nil {
+					return err
+				}
+				buf = b
+				part[i].row = bytes.Clone(row)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i := range p {
+		if err := j.emit(p[i].side, p[i].fp, p[i].row); err != nil {
+			return err
+		}
+		p[i].row = nil
+	}
+	j.pending = p[:0]
+	return nil
+}
+
 // run computes the difference for one bucket and returns the sizes of
 // C − M and M − C in it.
 func (j *exactJob) run(bucket int, x *recIndex, scratch, rowBuf []byte) (onlyL, onlyN int64, _, _ []byte, err error) {
@@ -184,11 +249,7 @@ func (j *exactJob) run(bucket int, x *recIndex, scratch, rowBuf []byte) (onlyL, 
 					continue
 				}
 				onlyN++
-				var row []byte
-				if row, rowBuf, err = j.fetch(fp, check, binary.LittleEndian.Uint64(rec[16:]), rowBuf); err != nil {
-					return 0, 0, scratch, rowBuf, err
-				}
-				if err := j.emit(sideNew, fp, row); err != nil {
+				if err := j.later(sideNew, fp, check, binary.LittleEndian.Uint64(rec[16:])); err != nil {
 					return 0, 0, scratch, rowBuf, err
 				}
 			}
@@ -198,14 +259,13 @@ func (j *exactJob) run(bucket int, x *recIndex, scratch, rowBuf []byte) (onlyL, 
 				continue
 			}
 			onlyL++
-			var row []byte
-			if row, rowBuf, err = j.fetch(x.fps[i], x.checks[i], x.locs[i], rowBuf); err != nil {
-				return 0, 0, scratch, rowBuf, err
-			}
-			if err := j.emit(sideLegacy, x.fps[i], row); err != nil {
+			if err := j.later(sideLegacy, x.fps[i], x.checks[i], x.locs[i]); err != nil {
 				return 0, 0, scratch, rowBuf, err
 			}
 		}
+	}
+	if err := j.fetchPending(); err != nil {
+		return 0, 0, scratch, rowBuf, err
 	}
 	return onlyL, onlyN, scratch, rowBuf, nil
 }

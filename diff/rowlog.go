@@ -112,19 +112,17 @@ func (l *rowLog) row(off int64, buf []byte) ([]byte, []byte, error) {
 		return seg[rowHeader : rowHeader+recLen(seg)], buf, nil
 	}
 	pos := off - l.fileBase
-	buf = resize(buf, 256)
-	n, err := l.f.readAt(buf, pos)
-	if n < rowHeader {
-		return nil, buf, fmt.Errorf("spill file %s at %d: %v", l.f.name(), pos, err)
+	data, buf, err := l.f.readRecord(buf, pos, 256)
+	if err != nil || len(data) < rowHeader {
+		return nil, buf, fmt.Errorf("spill file %s at %d: %w: record header unreadable (%v)", l.f.name(), pos, ErrCorruptRow, err)
 	}
-	size := int(binary.LittleEndian.Uint32(buf))
-	if rowHeader+size > n {
-		buf = resize(buf, rowHeader+size)
-		if _, err := l.f.readAt(buf, pos); err != nil {
-			return nil, buf, fmt.Errorf("spill file %s at %d: %w", l.f.name(), pos, err)
+	size := rowHeader + int(binary.LittleEndian.Uint32(data))
+	if size > len(data) {
+		if data, buf, err = l.f.readRecord(buf, pos, size); err != nil || len(data) < size {
+			return nil, buf, fmt.Errorf("spill file %s at %d: %w: record of %d bytes unreadable (%v)", l.f.name(), pos, ErrCorruptRow, size, err)
 		}
 	}
-	return buf[rowHeader : rowHeader+size], buf, nil
+	return data[rowHeader:size], buf, nil
 }
 
 func (l *rowLog) close() error {
