@@ -42,7 +42,7 @@ type PlanResult struct {
 type TablePlan struct {
 	Table               string   `json:"table"`
 	Partitioner         string   `json:"partitioner"`
-	Nodes               []string `json:"nodes"`                    // nodes whose SSTables are read
+	Nodes               []string `json:"nodes"` // nodes whose SSTables are read
 	PreviousBackupNodes []string `json:"previous_backup_nodes,omitempty"`
 	SSTables            int      `json:"sstables"`
 	Bytes               int64    `json:"bytes"` // Data.db bytes as stored

@@ -771,4 +771,3 @@ func autoMemory() int64 {
 	}
 	return min(max(avail/4, 256<<20), 4<<30)
 }
-
