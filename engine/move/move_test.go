@@ -256,7 +256,7 @@ func TestBadInput(t *testing.T) {
 		{"no keyspace", func(j move.Job) move.Job { j.Keyspace = ""; return j }, move.ErrJob, "no keyspace"},
 		{"unknown keyspace", func(j move.Job) move.Job { j.Keyspace = "nope"; return j }, nil, `keyspace "nope"`},
 		{"unknown table", func(j move.Job) move.Job { j.Table = "nope"; return j }, nil, "nope"},
-		{"consistency", func(j move.Job) move.Job { j.Consistency = "TWO"; return j }, move.ErrJob, "TWO"},
+		{"consistency", func(j move.Job) move.Job { j.Consistency = "TWO"; return j }, ring.ErrConsistency, "TWO"},
 		{"dc", func(j move.Job) move.Job { j.DC = "dc9"; return j }, move.ErrJob, "dc9"},
 		{"connector", func(j move.Job) move.Job { j.Connector = "nope"; return j }, nil, "nope"},
 		{"before every backup", func(j move.Job) move.Job { j.AsOf = snap.Add(-time.Hour); return j }, backup.ErrNoBackup, ""},

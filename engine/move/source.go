@@ -76,7 +76,7 @@ func Open(ctx context.Context, job Job) (*Source, error) {
 	if job.Consistency != "" {
 		c, err := ring.ParseConsistency(job.Consistency)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrJob, err)
+			return nil, err
 		}
 		cl = c
 	}
@@ -690,12 +690,29 @@ func (s *Source) cut(ts *tableState, byNode map[string][]*openSSTable, present m
 					continue
 				}
 				us.inputs = append(us.inputs, o)
-				us.bytes += o.size
+				us.bytes += share(o, u.Range, ts.murmur3)
 			}
 		}
 		ts.units = append(ts.units, us)
 	}
 	return nil
+}
+
+// share estimates the bytes of an SSTable that fall in a range, assuming
+// its partitions spread evenly over its token span.
+func share(o *openSSTable, g ring.Range, murmur3 bool) int64 {
+	if !murmur3 || o.first.IsZero() || o.first.Kind() != token.Murmur3 {
+		return o.size
+	}
+	lo, hi := float64(o.first.Int64()), float64(o.last.Int64())
+	if hi <= lo {
+		return o.size
+	}
+	a, b := max(lo, float64(g.Start)), min(hi, float64(g.End))
+	if b <= a {
+		return 0
+	}
+	return int64(float64(o.size) * (b - a) / (hi - lo))
 }
 
 func overlaps(o *openSSTable, g ring.Range) bool {
