@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cassmove/shadow/engine/backup"
@@ -32,6 +33,9 @@ type Cluster struct {
 	logs        [][]*nodeTable // [node][table]
 	rounds      []*round
 	changes     []time.Time // when schema version i+1 started
+
+	cacheMu sync.Mutex
+	caches  map[string]*sstCache // Upload's kept work folders
 }
 
 // mutation is one CQL write to one partition at one client timestamp.

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cassmove/shadow/engine/cql"
 	"github.com/cassmove/shadow/engine/sstable"
@@ -261,24 +261,31 @@ type SSTableFiles struct {
 // WriteSSTables writes every SSTable any node ever flushed under
 // dir/<node>/<keyspace>/<table>-<id>/ and lists them.
 func (c *Cluster) WriteSSTables(ctx context.Context, dir string) ([]SSTableFiles, error) {
-	var out []SSTableFiles
-	for ni, nts := range c.logs {
+	var all []*sst
+	for _, nts := range c.logs {
 		for _, nt := range nts {
-			for _, s := range nt.sstables {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				d := filepath.Join(dir, c.nodes[ni].Name, s.table.ks, s.table.name+"-"+s.table.id)
-				if err := os.MkdirAll(d, 0o755); err != nil {
-					return nil, err
-				}
-				files, err := c.writeSST(d, s)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, SSTableFiles{Node: s.node.Name, Keyspace: s.table.ks, Table: s.table.name, Name: s.name(), Files: files, Round: c.firstRound(s)})
-			}
+			all = append(all, nt.sstables...)
 		}
+	}
+	cache := c.cacheFor(dir, true)
+	out := make([]SSTableFiles, len(all))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, s := range all {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			files, err := cache.files(s)
+			if err != nil {
+				return err
+			}
+			out[i] = SSTableFiles{Node: s.node.Name, Keyspace: s.table.ks, Table: s.table.name, Name: s.name(), Files: files, Round: c.firstRound(s)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -118,7 +118,8 @@ type UploadOptions struct {
 	// Faults are defects to inject.
 	Faults []Fault
 	// WorkDir receives the SSTables before upload ("" for a temporary
-	// folder removed afterwards).
+	// folder removed afterwards). Uploads of one Cluster to the same
+	// WorkDir write each SSTable once and reuse it afterwards.
 	WorkDir string
 	// Concurrency bounds parallel node uploads (default 4).
 	Concurrency int
@@ -151,7 +152,7 @@ func (c *Cluster) Upload(ctx context.Context, st objstore.Store, o UploadOptions
 	if app == "" {
 		app = c.keyspace
 	}
-	files := &sstCache{c: c, dir: work, done: map[*sst][]string{}}
+	files := c.cacheFor(work, o.WorkDir != "")
 	var out []BackupInfo
 	for _, ri := range rounds {
 		rd, err := c.round(ri)
@@ -220,30 +221,68 @@ func (c *Cluster) Upload(ctx context.Context, st objstore.Store, o UploadOptions
 	return out, nil
 }
 
-// sstCache writes each SSTable once, however many backups hold it.
+// sstCache writes each SSTable once, however many backups hold it; node
+// uploads write theirs in parallel (the SSTable writer syncs every file,
+// so this is latency bound).
 type sstCache struct {
 	c    *Cluster
 	dir  string
 	mu   sync.Mutex
-	done map[*sst][]string
+	done map[*sst]*sstEntry
+	sys  map[string]*sysEntry // node/schema version -> system_schema files
+}
+
+type sysEntry struct {
+	once  sync.Once
+	files []backup.File
+	err   error
+}
+
+type sstEntry struct {
+	once  sync.Once
+	files []string
+	err   error
+}
+
+// cacheFor returns the SSTable cache of a work folder: a kept one for a
+// caller's folder, a fresh one for a temporary folder.
+func (c *Cluster) cacheFor(dir string, keep bool) *sstCache {
+	if !keep {
+		return newSSTCache(c, dir)
+	}
+	c.cacheMu.Lock()
+	defer c.cacheMu.Unlock()
+	if c.caches == nil {
+		c.caches = map[string]*sstCache{}
+	}
+	if sc := c.caches[dir]; sc != nil {
+		return sc
+	}
+	sc := newSSTCache(c, dir)
+	c.caches[dir] = sc
+	return sc
+}
+
+func newSSTCache(c *Cluster, dir string) *sstCache {
+	return &sstCache{c: c, dir: dir, done: map[*sst]*sstEntry{}, sys: map[string]*sysEntry{}}
 }
 
 func (sc *sstCache) files(s *sst) ([]string, error) {
 	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if f, ok := sc.done[s]; ok {
-		return f, nil
+	e := sc.done[s]
+	if e == nil {
+		e = &sstEntry{}
+		sc.done[s] = e
 	}
-	d := filepath.Join(sc.dir, s.node.Name, s.table.ks, s.table.name+"-"+s.table.id)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := sc.c.writeSST(d, s)
-	if err != nil {
-		return nil, err
-	}
-	sc.done[s] = f
-	return f, nil
+	sc.mu.Unlock()
+	e.once.Do(func() {
+		d := filepath.Join(sc.dir, s.node.Name, s.table.ks, s.table.name+"-"+s.table.id)
+		if e.err = os.MkdirAll(d, 0o755); e.err != nil {
+			return
+		}
+		e.files, e.err = sc.c.writeSST(d, s)
+	})
+	return e.files, e.err
 }
 
 // nodeFiles lists a node snapshot's files, writing SSTables as needed,
@@ -270,7 +309,7 @@ func (c *Cluster) nodeFiles(ctx context.Context, cache *sstCache, rd *round, s *
 		}
 	}
 	if c.opts.Layout == backup.Priam {
-		sf, err := c.systemSchemaFiles(cache.dir, rd, s)
+		sf, err := c.systemSchemaFiles(cache, s)
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +323,9 @@ func (c *Cluster) nodeFiles(ctx context.Context, cache *sstCache, rd *round, s *
 		if comp == "" {
 			comp = "Data.db"
 		}
-		for _, bf := range out {
+		// the newest file first: Priam uploads a file only once, so an
+		// older one may already be in the store
+		for _, bf := range slices.Backward(out) {
 			if strings.HasSuffix(bf.Name, "-"+comp) && (f.Table == "" || f.Table == bf.Table) && bf.Keyspace == c.keyspace {
 				f.Component, f.Table = comp, bf.Table
 				f.dir, f.name = bf.Keyspace+"/"+bf.TableDir()+"/", bf.Name
