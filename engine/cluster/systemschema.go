@@ -107,7 +107,7 @@ func (c *Cluster) systemSchemaTables(v int) []sysTable {
 	// types
 	types := sysTable{name: "types", sch: &sstable.Schema{Keyspace: "system_schema", Table: "types", PartitionKey: ksKey,
 		Clustering: []sstable.ColumnDef{{Name: "type_name", Type: text}},
-		Regular: []sstable.ColumnDef{{Name: "field_names", Type: cql.ListOf(text).Freeze()}, {Name: "field_types", Type: cql.ListOf(text).Freeze()}}}}
+		Regular:    []sstable.ColumnDef{{Name: "field_names", Type: cql.ListOf(text).Freeze()}, {Name: "field_types", Type: cql.ListOf(text).Freeze()}}}}
 	for _, ts := range c.opts.Types {
 		var names, typs []any
 		for i, f := range ts.Fields {
