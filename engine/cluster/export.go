@@ -347,4 +347,3 @@ func (t *Table) WriteIceberg(ctx context.Context, cat *lake.Catalog, ident itabl
 	}
 	return nil
 }
-
