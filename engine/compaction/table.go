@@ -238,10 +238,14 @@ func (t *Table) bind(h *sstable.Header, name string) (*binding, error) {
 	if h.KeyType != nil && !sameType(t.KeyType, h.KeyType, true) {
 		return nil, mismatch("the partition key is %s in the schema but %s in the SSTable header", t.KeyType.CQL(), h.KeyType.CQL())
 	}
-	if len(h.ClusteringTypes) != len(t.ClusteringTypes) {
+	hidden := t.CompactStatic && len(t.ClusteringTypes) == 0 && len(h.ClusteringTypes) == 1 // Cassandra's hidden column1
+	if len(h.ClusteringTypes) != len(t.ClusteringTypes) && !hidden {
 		return nil, mismatch("the schema has %d clustering columns, the SSTable header %d", len(t.ClusteringTypes), len(h.ClusteringTypes))
 	}
 	for i, ct := range t.ClusteringTypes {
+		if hidden {
+			break
+		}
 		if !sameType(ct, h.ClusteringTypes[i], true) || ct.Reversed != h.ClusteringTypes[i].Reversed {
 			return nil, mismatch("clustering column %s is %s in the schema but %s in the SSTable header", t.Clustering[i].Name, describe(ct), describe(h.ClusteringTypes[i]))
 		}
