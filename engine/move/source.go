@@ -561,7 +561,19 @@ func (s *Source) prepare(ctx context.Context, name string) (*tableState, error) 
 		}
 	}
 	if len(all) > 0 {
-		perSSTable = s.readAhead(len(all) / max(1, len(ts.stats.nodesRead)))
+		var bytes int64
+		for _, x := range all {
+			if c, ok := x.Component(sstable.ComponentData); ok {
+				bytes += c.Size
+			}
+		}
+		perNode := len(all) / max(1, len(ts.stats.nodesRead))
+		perSSTable = s.readAhead(perNode)
+		// A unit reads about its share of each SSTable: a window much
+		// larger than that is fetched and thrown away at every unit.
+		units := max(s.ring.Tokens(), s.minUnits(bytes/int64(max(1, len(ts.stats.nodesRead)))))
+		share := bytes / int64(len(all)) / int64(units)
+		perSSTable = min(perSSTable, max(int(share), 64<<10))
 	}
 	for _, x := range all {
 		g.Go(func() error {
@@ -646,7 +658,7 @@ func (s *Source) cut(ts *tableState, byNode map[string][]*openSSTable, present m
 	if ts.murmur3 {
 		// Enough units to keep every worker busy, and none much larger
 		// than 256 MiB of input.
-		minUnits := max(4*s.par, int(ts.stats.bytes>>28)+1)
+		minUnits := s.minUnits(ts.stats.bytes / int64(max(1, len(ts.stats.nodesRead))))
 		plan, err := s.ring.Plan(s.rep, s.cl, s.localDC, minUnits)
 		if err != nil {
 			return err
@@ -749,6 +761,13 @@ func (s *Source) wholeRing() (ring.WorkUnit, error) {
 		n = len(all)/2 + 1
 	}
 	return ring.WorkUnit{Range: ring.Range{Start: ring.MinToken, End: ring.MaxToken}, Replicas: all[:n], All: all}, nil
+}
+
+// minUnits is the number of work units to cut at least: enough to keep
+// every worker busy, and none much larger than 256 MiB of one replica's
+// input.
+func (s *Source) minUnits(replicaBytes int64) int {
+	return max(4*s.par, int(replicaBytes>>28)+1)
 }
 
 // readAhead sizes the read window of one SSTable scanner from the memory
