@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -218,6 +220,12 @@ func runMove(cmd *cobra.Command, f *moveFlags) error {
 	mode, err := sink.ParseMode(f.mode)
 	if err != nil {
 		return usageError{fmt.Errorf("--mode: %w", err)}
+	}
+	if job.Memory > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The budget bounds what the pipeline holds; a soft limit a
+		// little above it keeps the garbage collector from letting the
+		// heap grow to twice that (GOMEMLIMIT overrides).
+		debug.SetMemoryLimit(job.Memory + 64<<20)
 	}
 	cat, err := lake.Open(ctx, g.newLocation(), true)
 	if err != nil {
