@@ -156,8 +156,8 @@ func TestVarintTooWide(t *testing.T) {
 	_ = array.NewBuilder
 }
 
-// TestEmptyText: ” in a partition key component, a clustering column and
-// a regular column stays ”, never null; a null column stays null.
+// TestEmptyText: the empty string in a partition key component, a clustering
+// column and a regular column stays empty, never null; a null column stays null.
 func TestEmptyText(t *testing.T) {
 	s, _ := schema.Parse("e.cql", "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};\nCREATE TABLE ks.e (a text, b text, c text, v text, w text, s text static, PRIMARY KEY ((a, b), c));")
 	tb, err := compaction.NewTable(s.Keyspace("ks"), s.Keyspace("ks").Tables[0])
