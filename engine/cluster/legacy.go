@@ -301,4 +301,3 @@ func LegacyTruth(root fs.FS, t LegacyTable) (*Table, error) {
 	sort.SliceStable(out.Rows, func(i, j int) bool { return string(out.Rows[i].Key) < string(out.Rows[j].Key) })
 	return out, nil
 }
-
