@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,11 +147,85 @@ func (p *parser) statement() error {
 			return p.skipStatement()
 		}
 		return p.expected("KEYSPACE, TYPE or TABLE after CREATE")
+	case start.is("alter") && p.peekAt(1).is("table"):
+		return p.alterTable(start)
 	case start.is("alter"), start.is("drop"), start.is("insert"), start.is("update"), start.is("delete"),
 		start.is("select"), start.is("truncate"), start.is("grant"), start.is("revoke"):
 		return p.syntax("unsupported statement %s: a schema file holds CREATE statements only", strings.ToUpper(start.text))
 	}
 	return p.expected("a CREATE statement")
+}
+
+// alterTable reads the two ALTER TABLE forms that DESCRIBE … WITH
+// INTERNALS prints after a CREATE TABLE to record dropped columns:
+//
+//	ALTER TABLE ks.t DROP c USING TIMESTAMP 1600000000000000;   c was dropped then
+//	ALTER TABLE ks.t ADD c int [static];                        c was added again
+//
+// Other ALTER statements are not part of a schema file.
+func (p *parser) alterTable(start token) error {
+	p.pos += 2 // ALTER TABLE
+	nameTok := p.peek()
+	ksName, name, err := p.qualified("table name")
+	if err != nil {
+		return err
+	}
+	var t *Table
+	if k := p.s.Keyspace(ksName); k != nil {
+		t = k.Table(name)
+	}
+	if t == nil {
+		return p.errAt(nameTok, ErrInvalid, "ALTER TABLE %s.%s before its CREATE TABLE", ksName, name)
+	}
+	switch {
+	case p.accept("drop"):
+		ct := p.peek()
+		cname, err := p.ident("column name")
+		if err != nil {
+			return err
+		}
+		if err := p.expect("using"); err != nil {
+			return err
+		}
+		if err := p.expect("timestamp"); err != nil {
+			return err
+		}
+		nt := p.next()
+		ts, err := strconv.ParseInt(nt.text, 10, 64)
+		if nt.kind != tNumber || err != nil {
+			return p.errAt(nt, ErrSyntax, "expected a timestamp in microseconds, found %s", nt.describe())
+		}
+		c := t.Column(cname)
+		if c == nil {
+			return p.errAt(ct, ErrInvalid, "table %s.%s has no column %s to drop", ksName, name, cname)
+		}
+		if c.Kind != Regular && c.Kind != Static {
+			return p.errAt(ct, ErrInvalid, "table %s.%s: cannot drop primary key column %s", ksName, name, cname)
+		}
+		t.Columns = slices.DeleteFunc(t.Columns, func(x *Column) bool { return x == c })
+		t.Dropped = append(t.Dropped, DroppedColumn{Name: cname, Type: c.Type, Time: ts})
+		return nil
+	case p.accept("add"):
+		ct := p.peek()
+		cname, err := p.ident("column name")
+		if err != nil {
+			return err
+		}
+		ctype, err := p.typ()
+		if err != nil {
+			return err
+		}
+		c := &Column{Name: cname, Type: ctype, Index: -1}
+		if p.accept("static") {
+			c.Kind = Static
+		}
+		if t.Column(cname) != nil {
+			return p.errAt(ct, ErrInvalid, "table %s.%s: column %s appears twice", ksName, name, cname)
+		}
+		t.Columns = append(t.Columns, c)
+		return nil
+	}
+	return p.syntax("unsupported ALTER TABLE: a schema file holds CREATE statements and the ALTER TABLE … DROP … USING TIMESTAMP / ADD lines of DESCRIBE … WITH INTERNALS only")
 }
 
 // skipStatement skips to the ";" that ends the statement (strings and

@@ -169,6 +169,18 @@ type Table struct {
 	ID             string // the table id (WITH ID = …), lower-case; "" when not given
 	CompactStorage bool
 	Line           int
+	// Dropped lists dropped columns (system_schema.dropped_columns, or
+	// ALTER TABLE … DROP … USING TIMESTAMP as DESCRIBE … WITH INTERNALS
+	// prints it). A reader ignores their cells written at or before the
+	// drop, even when a column of the same name was added again.
+	Dropped []DroppedColumn
+}
+
+// DroppedColumn is one dropped column of a table.
+type DroppedColumn struct {
+	Name string
+	Type string // CQL type at the drop; "" when not known
+	Time int64  // drop time in microseconds since the epoch
 }
 
 // Column returns the column with this name, or nil.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -228,4 +229,41 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAlterDropColumns reads the dropped columns DESCRIBE … WITH INTERNALS
+// prints after a CREATE TABLE.
+func TestAlterDropColumns(t *testing.T) {
+	src := `CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};
+CREATE TABLE k.t (pk int, ck int, a text, b int, s int static, PRIMARY KEY (pk, ck));
+ALTER TABLE k.t DROP a USING TIMESTAMP 1600000000000000;
+ALTER TABLE k.t DROP b USING TIMESTAMP 1600000000000001;
+ALTER TABLE k.t ADD b int;`
+	s, err := Parse("x.cql", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := s.Keyspace("k").Table("t")
+	var names []string
+	for _, c := range tb.Columns {
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, ","); got != "pk,ck,s,b" {
+		t.Errorf("columns %s", got)
+	}
+	want := []DroppedColumn{{Name: "a", Type: "text", Time: 1600000000000000}, {Name: "b", Type: "int", Time: 1600000000000001}}
+	if !reflect.DeepEqual(tb.Dropped, want) {
+		t.Errorf("dropped %+v", tb.Dropped)
+	}
+	for _, bad := range []struct{ src, want string }{
+		{"ALTER TABLE k.x DROP a USING TIMESTAMP 1;", "before its CREATE TABLE"},
+		{src + "\nALTER TABLE k.t DROP pk USING TIMESTAMP 1;", "cannot drop primary key column pk"},
+		{src + "\nALTER TABLE k.t DROP zz USING TIMESTAMP 1;", "has no column zz"},
+		{src + "\nALTER TABLE k.t DROP s USING TIMESTAMP x;", "expected a timestamp"},
+		{src + "\nALTER TABLE k.t WITH comment = 'x';", "unsupported ALTER TABLE"},
+	} {
+		if _, err := Parse("x.cql", bad.src); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: got %v, want %q", bad.src, err, bad.want)
+		}
+	}
 }
