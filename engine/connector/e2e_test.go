@@ -96,7 +96,10 @@ func TestTimeSeriesEndToEnd(t *testing.T) {
 
 	// a slice table missing from the backup is reported, never skipped
 	gone := d.SliceStarts[3]
-	store = upload(t, func(ctx context.Context, st objstore.Store) error { _, err := d.Upload(ctx, st, "", "", gone); return err })
+	store = upload(t, func(ctx context.Context, st objstore.Store) error {
+		_, err := d.Upload(ctx, st, "", "", gone)
+		return err
+	})
 	_, _, err = runTS(ctx, openMove(t, store, d.Keyspace, ""), d.Table, time.Time{}, time.Time{}, opts)
 	if !errors.Is(err, connector.ErrMissingTable) || !strings.Contains(err.Error(), d.SliceTable(gone)) {
 		t.Fatalf("missing slice: err %v, want ErrMissingTable naming %s", err, d.SliceTable(gone))
