@@ -3,8 +3,8 @@ package cluster_test
 import (
 	"context"
 	"flag"
-	"os"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
