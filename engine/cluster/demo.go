@@ -30,20 +30,21 @@ func DemoOptions() Options {
 				Clustering:   []ColumnSpec{{Name: "order_id", Type: "int"}},
 				Regular: []ColumnSpec{{Name: "status", Type: "text"}, {Name: "amount", Type: "double"},
 					{Name: "placed", Type: "timestamp"}, {Name: "tags", Type: "set<text>"}},
-				Partitions: 120, RowsPerPartition: 30, Weight: 3,
+				Partitions: 200, RowsPerPartition: 30, Weight: 3,
 			},
 			{
 				Name:         "customers",
 				PartitionKey: []ColumnSpec{{Name: "id", Type: "uuid"}},
 				Regular: []ColumnSpec{{Name: "name", Type: "text"}, {Name: "email", Type: "ascii"},
 					{Name: "age", Type: "int"}, {Name: "since", Type: "date"}},
-				Partitions: 3000, Weight: 2,
+				Partitions: 4000, Weight: 2,
 			},
 		},
-		Mutations: 14000,
-		Rounds:    2,
-		DropRate:  0.03,
-		Mix:       Mix{Insert: 60, Update: 20, Collection: 8, DeleteCell: 3, DeleteRow: 4, DeleteRange: 3, DeletePartition: 1},
+		Mutations:  22000,
+		Rounds:     2,
+		DropRate:   0.03,
+		FlushEvery: 500, // a few SSTables per node and table: the demo starts fast
+		Mix:        Mix{Insert: 60, Update: 20, Collection: 8, DeleteCell: 3, DeleteRow: 4, DeleteRange: 3, DeletePartition: 1},
 	}
 }
 

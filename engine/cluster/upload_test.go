@@ -50,7 +50,7 @@ func stores(t *testing.T) []store {
 func smallOptions(layout backup.Layout) Options {
 	return Options{
 		Layout:    layout,
-		Mutations: 500,
+		Mutations: 250,
 		AddColumn: []ColumnChange{{Table: "users", Column: ColumnSpec{Name: "nickname", Type: "text"}, AfterRound: 1}},
 		AddNode:   []NodeChange{{AfterRound: 2}},
 	}
@@ -173,7 +173,7 @@ func catalogCluster(l backup.Layout, up UploadOptions) string {
 func TestUploadFaultsMakeBackupsIncomplete(t *testing.T) {
 	ctx := context.Background()
 	for _, layout := range []backup.Layout{backup.Medusa, backup.Priam} {
-		c, err := Random(5, Options{Layout: layout, Mutations: 300, Rounds: 2})
+		c, err := Random(5, Options{Layout: layout, Mutations: 200, Rounds: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
