@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -277,13 +276,8 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	batches := make(chan arrow.RecordBatch, src.par)
 	g, gctx := errgroup.WithContext(ctx)
 	writers := max(1, src.par)
-	var wg sync.WaitGroup
 	for range writers {
-		wg.Add(1)
-		g.Go(func() error {
-			defer wg.Done()
-			return w.Write(gctx, chanSeq(gctx, batches))
-		})
+		g.Go(func() error { return w.Write(gctx, chanSeq(gctx, batches)) })
 	}
 	g.Go(func() error {
 		defer close(batches)
@@ -298,9 +292,12 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 			}
 		})
 	})
-	done := make(chan struct{})
-	if progress != nil {
+	done, ticked := make(chan struct{}), make(chan struct{})
+	if progress == nil {
+		close(ticked)
+	} else {
 		go func() {
+			defer close(ticked)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -315,6 +312,7 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	}
 	err = g.Wait()
 	close(done)
+	<-ticked // progress is never called from two goroutines at once
 	if err != nil {
 		// Drain what no writer took, so every batch is released.
 		for b := range batches {
