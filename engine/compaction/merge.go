@@ -252,7 +252,13 @@ func (m *Merger) nextPartition(s *source) {
 
 // advance moves a source to its next unfiltered within the partition.
 func (m *Merger) advance(s *source) {
-	if s.sc.Next() {
+	for s.sc.Next() {
+		if m.t.CompactStatic {
+			// A compact table without clustering columns keeps its CQL
+			// row in the static row; rows under its hidden clustering
+			// column (Thrift's dynamic columns) are not visible in CQL.
+			continue
+		}
 		s.u = s.sc.Unfiltered()
 		m.rows.push(s)
 		return

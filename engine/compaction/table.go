@@ -238,10 +238,14 @@ func (t *Table) bind(h *sstable.Header, name string) (*binding, error) {
 	if h.KeyType != nil && !sameType(t.KeyType, h.KeyType, true) {
 		return nil, mismatch("the partition key is %s in the schema but %s in the SSTable header", t.KeyType.CQL(), h.KeyType.CQL())
 	}
-	if len(h.ClusteringTypes) != len(t.ClusteringTypes) {
+	hidden := t.CompactStatic && len(t.ClusteringTypes) == 0 && len(h.ClusteringTypes) == 1 // Cassandra's hidden column1
+	if len(h.ClusteringTypes) != len(t.ClusteringTypes) && !hidden {
 		return nil, mismatch("the schema has %d clustering columns, the SSTable header %d", len(t.ClusteringTypes), len(h.ClusteringTypes))
 	}
 	for i, ct := range t.ClusteringTypes {
+		if hidden {
+			break
+		}
 		if !sameType(ct, h.ClusteringTypes[i], true) || ct.Reversed != h.ClusteringTypes[i].Reversed {
 			return nil, mismatch("clustering column %s is %s in the schema but %s in the SSTable header", t.Clustering[i].Name, describe(ct), describe(h.ClusteringTypes[i]))
 		}
@@ -415,4 +419,12 @@ func HeaderTable(keyspace, name string, keyNames, clusteringNames []string, head
 		}
 	}
 	return t, nil
+}
+
+// Check reports whether an SSTable's serialization header fits the table:
+// an error wrapping ErrSchemaMismatch names the SSTable (name) and the
+// column when it does not. It reads nothing.
+func (t *Table) Check(h *sstable.Header, name string) error {
+	_, err := t.bind(h, name)
+	return err
 }

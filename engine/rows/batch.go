@@ -147,7 +147,7 @@ func (b *Batcher) Flush() arrow.RecordBatch {
 // builders may hold a partial row: discard the Batcher.
 func (b *Batcher) Append(r *compaction.Row) error {
 	if len(b.keys) == 1 {
-		if err := b.keys[0].value(r.Key); err != nil {
+		if err := b.keys[0].value(present(r.Key)); err != nil {
 			return b.errAt(r, b.t.Key[0].Name, err)
 		}
 	} else {
@@ -157,14 +157,14 @@ func (b *Batcher) Append(r *compaction.Row) error {
 			return b.errAt(r, "partition key", err)
 		}
 		for i, cv := range b.keys {
-			if err := cv.value(b.parts[i]); err != nil {
+			if err := cv.value(present(b.parts[i])); err != nil {
 				return b.errAt(r, b.t.Key[i].Name, err)
 			}
 		}
 	}
 	for i, cv := range b.cks {
 		if i < len(r.Clustering) {
-			if err := cv.value(r.Clustering[i]); err != nil {
+			if err := cv.value(present(r.Clustering[i])); err != nil {
 				return b.errAt(r, b.t.Clustering[i].Name, err)
 			}
 		} else {
@@ -180,7 +180,7 @@ func (b *Batcher) Append(r *compaction.Row) error {
 		case b.t.Values[i].Complex:
 			err = cv.elems(v.Elems)
 		default:
-			err = cv.value(v.Bytes)
+			err = cv.value(present(v.Bytes))
 		}
 		if err != nil {
 			return b.errAt(r, b.t.Values[i].Name, err)
@@ -233,6 +233,16 @@ type conv struct {
 	b        array.Builder
 	put      func(v []byte) error // v is a non-null serialized value
 	children []*conv
+}
+
+// present is a value that is there: key, clustering and set column values
+// are never null, and the decoder may give an empty one as nil (an empty
+// string must not become null).
+func present(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
 }
 
 // value appends a serialized value; nil is null, and so is an empty value

@@ -342,6 +342,11 @@ type indexReader struct {
 func (ir *indexReader) next() ([]byte, int64, error) {
 	start := ir.pos
 	want := int(min(ir.ra.size-start, 64<<10))
+	if end := ir.ra.start + int64(len(ir.ra.buf)); ir.ra.start >= 0 && start >= ir.ra.start && start < end {
+		// Decode from what the window holds; asking for a full window
+		// from every entry would fetch it again for each entry.
+		want = int(end - start)
+	}
 	for {
 		b, err := ir.ra.get(start, want)
 		if err != nil {
@@ -357,7 +362,7 @@ func (ir *indexReader) next() ([]byte, int64, error) {
 			return nil, 0, errAt(ErrCorrupt, ir.name, start+int64(d.badAt), "%s", d.bad)
 		}
 		if d.short {
-			want = max(d.need, want*2)
+			want = int(min(ir.ra.size-start, int64(max(d.need, want*2, 64<<10))))
 			continue
 		}
 		ir.pos = start + int64(d.p)
