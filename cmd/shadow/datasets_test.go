@@ -28,7 +28,7 @@ const testDatasets = `- name: orders
   legacy: warehouse.events
   new: shadow.events
   schedule: "30 1 * * 1-5"
-  connector: {name: timeseries, options: {slice: 1d}}
+  connector: {name: timeseries, options: {seconds_per_slice: 86400}}
 - name: users
   owner: identity
   source: {store: archive, keyspace: idm, table: users}

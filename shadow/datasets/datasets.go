@@ -46,6 +46,7 @@ package datasets
 import (
 	"errors"
 	"fmt"
+	"github.com/cassmove/shadow/engine/connector"
 	"os"
 	"slices"
 	"strings"
@@ -83,7 +84,7 @@ const (
 // Connectors lists the connector names a dataset may choose (issue 7). The
 // connector is the shape of the engine's output; it is not the decider's
 // path.
-var Connectors = []string{"raw", "keyvalue", "timeseries"}
+var Connectors = connector.Names()
 
 // TTL reference rules: which instant decides whether a TTL has expired.
 const (

@@ -46,7 +46,7 @@ const good = `
   new: shadow.events
   key: id, ts
   schedule: "30 1 * * 1-5"
-  connector: {name: timeseries, options: {slice: 1d}}
+  connector: {name: timeseries, options: {seconds_per_slice: 86400}}
 `
 
 func TestParseGood(t *testing.T) {
@@ -96,7 +96,7 @@ func TestParseGood(t *testing.T) {
 	}
 
 	e, _ := f.Get("events")
-	if strings.Join(e.Key, ",") != "id,ts" || e.Connector.Name != "timeseries" || e.Connector.Options["slice"] != "1d" {
+	if strings.Join(e.Key, ",") != "id,ts" || e.Connector.Name != "timeseries" || e.Connector.Options["seconds_per_slice"] != 86400 {
 		t.Errorf("events %+v", e)
 	}
 	if e.SchedulePeriod() != 72*time.Hour {

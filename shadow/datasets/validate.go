@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"github.com/cassmove/shadow/engine/connector"
 	"math"
 	"net/url"
 	"reflect"
@@ -190,6 +191,11 @@ func validate(p *problems, label string, n *yaml.Node, d *Dataset, stores map[st
 	}
 	if d.Connector.Name == "raw" && len(d.Connector.Options) > 0 {
 		bad("connector.options", "the raw connector takes no options")
+	} else if slices.Contains(Connectors, d.Connector.Name) {
+		// The connector itself checks its options (unknown keys, bad values).
+		if _, err := connector.New(d.Connector.Name, d.Connector.Options); err != nil {
+			bad("connector.options", "%v", err)
+		}
 	}
 
 	// Cohort and labels.
