@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cassmove/shadow/shadow/demo"
+	"github.com/cassmove/shadow/shadow/promtest"
 )
 
 // buildWorld builds a small demo world under dir/world (file store, SQLite
@@ -69,6 +72,21 @@ func TestRunCommand(t *testing.T) {
 		}
 	}
 
+	// A one-shot run pushes its metrics (push-add) and posts its alert
+	// itself, with no Prometheus in between.
+	pg := promtest.StartPushgateway(t)
+	am := promtest.StartAlertmanager(t, "")
+	r = runShadow(t, dir, cfg, "run", "--dataset", "users", "--pushgateway", pg.URL, "--alertmanager", am.URL)
+	if r.Code != exitDiffers {
+		t.Fatalf("run with pushgateway and alertmanager: exit %d\n%s", r.Code, r.Stderr)
+	}
+	body, err := pg.Metrics(context.Background())
+	if err != nil || !strings.Contains(body, `shadow_runs_total{dataset="users",instance="",job="shadow",status="differs"} 1`) {
+		t.Errorf("the Pushgateway lacks the run (%v):\n%s", err, grepLines(body, "shadow_runs_total"))
+	}
+	am.WaitForAlerts(t, 30*time.Second, func(a []promtest.AMAlert) bool { return len(a) == 1 },
+		`alertname="ShadowDifferenceDetected"`, `dataset="users"`)
+
 	// The backups are gone: the run fails in the move stage, says so, and
 	// the log has it.
 	if err := os.RemoveAll(filepath.Join(w.Dir, "backups")); err != nil {
@@ -82,6 +100,14 @@ func TestRunCommand(t *testing.T) {
 	r = runShadow(t, dir, cfg, "log", "runs", "--dataset", "users")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "failed") {
 		t.Errorf("log runs after a failed run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// The failed run pushes with push-add: the group keeps the earlier
+	// success (shadow_run_last_success_timestamp_seconds stays set).
+	r = runShadow(t, dir, cfg, "run", "--dataset", "users", "--ad-hoc", "--pushgateway", pg.URL)
+	body, err = pg.Metrics(context.Background())
+	if err != nil || !strings.Contains(body, `shadow_runs_total{dataset="users",instance="",job="shadow",status="failed"} 1`) ||
+		!regexp.MustCompile(`(?m)^shadow_run_last_success_timestamp_seconds\{dataset="users",instance="",job="shadow"\} [1-9]`).MatchString(body) {
+		t.Errorf("after a failed run the Pushgateway has (%v):\n%s", err, grepLines(body, `dataset="users"`))
 	}
 }
 
@@ -154,4 +180,15 @@ func TestExecute(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2\n%s", args, r.Code, r.Stderr)
 		}
 	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
