@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -426,5 +427,26 @@ func TestSource(t *testing.T) {
 	cancel()
 	if err := src.Scan(cctx, "t", func(b arrow.RecordBatch) error { b.Release(); return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled scan: %v", err)
+	}
+}
+
+// TestS3Unreachable: object store failures are retried, then end the run
+// with an error naming the store; they are not bad input (exit 3).
+func TestS3Unreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_REGION", "us-east-1")
+	_, err = move.Plan(context.Background(), move.Job{Store: "s3://backups/x", S3: lake.S3{Endpoint: "http://" + addr, PathStyle: true}, Keyspace: "ks", Table: "t"})
+	if err == nil || !errors.Is(err, objstore.ErrUnavailable) || move.IsBadInput(err) || !strings.Contains(err.Error(), "backups") {
+		t.Fatalf("unreachable S3: %v", err)
+	}
+	if testing.Verbose() {
+		t.Log(err)
 	}
 }
