@@ -238,8 +238,8 @@ func runMove(cmd *cobra.Command, f *moveFlags) error {
 	res, err := move.Run(ctx, job, move.Destination{Catalog: cat, Table: ref, Mode: mode}, func(p move.Progress) {
 		if p.Stage != stage {
 			stage = p.Stage
-			bar.Stage(map[string]string{"catalog": "opening backup", "plan": "planning", "move": "moving", "commit": "committing"}[p.Stage])
 			bar.SetTotal(int64(p.Units))
+			bar.Stage(map[string]string{"catalog": "opening backup", "plan": "planning", "move": "moving", "commit": "committing"}[p.Stage])
 		}
 		bar.Add(int64(p.UnitsDone) - done)
 		done = int64(p.UnitsDone)
