@@ -450,3 +450,32 @@ func TestS3Unreachable(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestSkipsIncompleteNewer: the newest backup lost a file, so the run reads
+// the one before and says which it passed over.
+func TestSkipsIncompleteNewer(t *testing.T) {
+	ctx := context.Background()
+	g := newGen(t, 3, 2, 40, 3, 10, snap)
+	dir := t.TempDir()
+	st := file.New(dir, objstore.Settings{})
+	g.uploadMedusa(t, st, "b0", snap.Add(-24*time.Hour), g.data)
+	g.uploadMedusa(t, st, "b1", snap, g.data)
+	var victim string
+	filepath.WalkDir(filepath.Join(dir, "node1.dc1", "b1"), func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && strings.HasSuffix(p, "-Data.db") {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	cat := openLake(t)
+	res, err := move.Run(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t"}, move.Destination{Catalog: cat, Table: ref(t, "skip.t")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Backup != "b0" || len(res.SkippedBackups) != 1 || res.SkippedBackups[0] != "b1" {
+		t.Errorf("read %s, passed over %v; want b0 and [b1]", res.Backup, res.SkippedBackups)
+	}
+}
