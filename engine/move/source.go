@@ -39,7 +39,7 @@ type Source struct {
 	backup   *backup.Backup
 	prev     *backup.Backup // for PreviousBackupNodes
 	problems []backup.Problem
-	skipped  []string // newer backups at AsOf that were incomplete
+	skipped  []string        // newer backups at AsOf that were incomplete
 	missing  map[string]bool // object keys an AllowIncomplete run skips
 	schema   *schema.Schema
 	schemaOf *backup.SchemaSource
