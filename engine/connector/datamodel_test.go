@@ -176,12 +176,14 @@ func TestKeyValueEqualsTruth(t *testing.T) {
 	cases := []struct {
 		name string
 		o    cluster.KVOptions
+		opts map[string]any
 	}{
-		{"default", cluster.KVOptions{}},
-		{"all-chunked", cluster.KVOptions{ChunkRate: 1, ChunkSize: 100}},
-		{"all-compressed", cluster.KVOptions{CompressRate: 1}},
-		{"plain", cluster.KVOptions{ChunkRate: -1, CompressRate: -1}},
-		{"big-values", cluster.KVOptions{MaxValue: 200000, ChunkSize: 8192, Ops: 60}},
+		{"default", cluster.KVOptions{}, nil},
+		{"small-batches", cluster.KVOptions{}, map[string]any{"batch_bytes": 3000}},
+		{"all-chunked", cluster.KVOptions{ChunkRate: 1, ChunkSize: 100}, nil},
+		{"all-compressed", cluster.KVOptions{CompressRate: 1}, nil},
+		{"plain", cluster.KVOptions{ChunkRate: -1, CompressRate: -1}, nil},
+		{"big-values", cluster.KVOptions{MaxValue: 200000, ChunkSize: 8192, Ops: 60}, map[string]any{"batch_bytes": 100000}},
 	}
 	for i, cs := range cases {
 		t.Run(cs.name, func(t *testing.T) {
@@ -192,7 +194,11 @@ func TestKeyValueEqualsTruth(t *testing.T) {
 			if len(d.Items) == 0 {
 				t.Fatal("no items")
 			}
-			got, err := runKV(ctx, kvSource(t, d, uint64(i)), d.Table, map[string]any{"spill_dir": t.TempDir()})
+			opts := map[string]any{"spill_dir": t.TempDir()}
+			for k, v := range cs.opts {
+				opts[k] = v
+			}
+			got, err := runKV(ctx, kvSource(t, d, uint64(i)), d.Table, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -34,8 +34,13 @@ package connector
 // or compressed bytes, a value over max_value_bytes. An item is never
 // emitted truncated.
 //
+// Output batches follow the items table's batches, cut further so that one
+// holds about batch_bytes of values at most: memory stays bounded however
+// large the values are.
+//
 // Options: chunk_table (default <table>_chunks), spill_dir (default the
-// system temp folder), max_value_bytes (default 256 MiB).
+// system temp folder), max_value_bytes (default 256 MiB), batch_bytes
+// (default 64 MiB).
 
 import (
 	"bytes"
@@ -62,10 +67,11 @@ type keyValue struct {
 	chunkTable string
 	spillDir   string
 	maxValue   int64
+	batchBytes int // output batches are cut at about this many value bytes
 }
 
 func newKeyValue(options map[string]any) (Connector, error) {
-	kv := &keyValue{maxValue: 256 << 20}
+	kv := &keyValue{maxValue: 256 << 20, batchBytes: 64 << 20}
 	for k, v := range options {
 		switch k {
 		case "chunk_table", "spill_dir":
@@ -78,14 +84,18 @@ func newKeyValue(options map[string]any) (Connector, error) {
 			} else {
 				kv.spillDir = s
 			}
-		case "max_value_bytes":
+		case "max_value_bytes", "batch_bytes":
 			n, ok := optionInt(v)
-			if !ok || n <= 0 {
-				return nil, fmt.Errorf("%w: keyvalue option max_value_bytes must be a positive integer, got %v", ErrOptions, v)
+			if !ok || n <= 0 || n > 1<<40 {
+				return nil, fmt.Errorf("%w: keyvalue option %s must be a positive integer, got %v", ErrOptions, k, v)
 			}
-			kv.maxValue = n
+			if k == "max_value_bytes" {
+				kv.maxValue = n
+			} else {
+				kv.batchBytes = int(n)
+			}
 		default:
-			return nil, fmt.Errorf("%w: keyvalue has no option %q (it takes chunk_table, spill_dir, max_value_bytes)", ErrOptions, k)
+			return nil, fmt.Errorf("%w: keyvalue has no option %q (it takes chunk_table, spill_dir, max_value_bytes, batch_bytes)", ErrOptions, k)
 		}
 	}
 	return kv, nil
@@ -319,6 +329,31 @@ func (o *kvOutput) Run(ctx context.Context, emit func(arrow.RecordBatch) error) 
 				return fmt.Errorf("table %s: %w", o.items, e)
 			}
 		}
+		pass := make([]arrow.Array, len(o.pass))
+		for j, name := range o.pass {
+			if pass[j], err = column(rec, name); err != nil {
+				return err
+			}
+		}
+		// flush emits rows [seg, end) of this input batch: values are cut
+		// into output batches of about batch_bytes, however large.
+		seg, pending := 0, 0
+		flush := func(end int) error {
+			if end == seg {
+				return nil
+			}
+			cols := []arrow.Array{array.NewSlice(idc, int64(seg), int64(end)), array.NewSlice(keyc, int64(seg), int64(end)),
+				vb.NewArray(), cb.NewArray(), sb.NewArray(), zb.NewArray(), hb.NewArray()}
+			for _, c := range pass {
+				cols = append(cols, array.NewSlice(c, int64(seg), int64(end)))
+			}
+			out := array.NewRecordBatch(o.schema, cols, int64(end-seg))
+			for _, c := range cols {
+				c.Release()
+			}
+			seg, pending = end, 0
+			return emit(out)
+		}
 		for i := range int(rec.NumRows()) {
 			id, _ := ids(i)
 			key, _ := keys(i)
@@ -337,6 +372,11 @@ func (o *kvOutput) Run(ctx context.Context, emit func(arrow.RecordBatch) error) 
 				sb.AppendNull()
 				zb.AppendNull()
 				hb.AppendNull()
+				if pending += len(v); pending >= o.kv.batchBytes {
+					if err := flush(i + 1); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			var m kvMeta
@@ -422,19 +462,13 @@ func (o *kvOutput) Run(ctx context.Context, emit func(arrow.RecordBatch) error) 
 			if cap(stored) > 4<<20 {
 				stored = nil
 			}
-		}
-		cols := []arrow.Array{idc, keyc, vb.NewArray(), cb.NewArray(), sb.NewArray(), zb.NewArray(), hb.NewArray()}
-		for _, c := range cols[2:] {
-			defer c.Release()
-		}
-		for _, name := range o.pass {
-			c, err := column(rec, name)
-			if err != nil {
-				return err
+			if pending += len(out); pending >= o.kv.batchBytes {
+				if err := flush(i + 1); err != nil {
+					return err
+				}
 			}
-			cols = append(cols, c)
 		}
-		return emit(array.NewRecordBatch(o.schema, cols, rec.NumRows()))
+		return flush(int(rec.NumRows()))
 	})
 }
 
