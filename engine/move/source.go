@@ -245,7 +245,7 @@ func (s *Source) Close() error {
 // Backup is the backup read.
 func (s *Source) Backup() *backup.Backup { return s.backup }
 
-// Schema returns the keyspace's schema as the backup has it.
+// Keyspace returns the keyspace as the backup's schema has it.
 func (s *Source) Keyspace() *schema.Keyspace { return s.ks }
 
 // TTLReference is the time TTLs expire at.
