@@ -16,7 +16,7 @@ const legacyFixtures = "../sstable/testdata/legacy-sstables"
 func TestLegacyBackup(t *testing.T) {
 	ctx := context.Background()
 	root := os.DirFS(legacyFixtures)
-	for _, s := range stores(t) {
+	for _, s := range stores(t, s3Server(t)) {
 		t.Run(s.name, func(t *testing.T) {
 			info, tables, err := LegacyBackup(ctx, s.st, root, LegacyOptions{})
 			if err != nil {

@@ -21,20 +21,29 @@ type store struct {
 	st   objstore.Store
 }
 
-// stores returns a fresh file:// store and, unless -short, a fresh bucket
-// on a real versitygw.
-func stores(t *testing.T) []store {
+// s3Server starts one real versitygw for a test and its subtests (nil
+// under -short).
+func s3Server(t *testing.T) *s3test.Server {
+	if testing.Short() {
+		return nil
+	}
+	srv := s3test.Start(t)
+	srv.Setenv(t)
+	return srv
+}
+
+// stores returns a fresh file:// store and, when srv is not nil, a fresh
+// bucket on it.
+func stores(t *testing.T, srv *s3test.Server) []store {
 	t.Helper()
 	fst, err := objstore.Open(context.Background(), "file://"+t.TempDir(), objstore.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := []store{{"file", fst}}
-	if testing.Short() {
+	if srv == nil {
 		return out
 	}
-	srv := s3test.Start(t)
-	srv.Setenv(t)
 	bucket := strings.Trim(strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), "-")
 	if len(bucket) > 50 {
 		bucket = strings.Trim(bucket[:50], "-")
@@ -49,15 +58,17 @@ func stores(t *testing.T) []store {
 
 func smallOptions(layout backup.Layout) Options {
 	return Options{
-		Layout:    layout,
-		Mutations: 250,
-		AddColumn: []ColumnChange{{Table: "users", Column: ColumnSpec{Name: "nickname", Type: "text"}, AfterRound: 1}},
-		AddNode:   []NodeChange{{AfterRound: 2}},
+		Layout:     layout,
+		Mutations:  250,
+		FlushEvery: 150, // a few SSTables per node and table: fewer files to upload
+		AddColumn:  []ColumnChange{{Table: "users", Column: ColumnSpec{Name: "nickname", Type: "text"}, AfterRound: 1}},
+		AddNode:    []NodeChange{{AfterRound: 2}},
 	}
 }
 
 func TestUploadIsCompleteAndTimeTravels(t *testing.T) {
 	ctx := context.Background()
+	srv := s3Server(t)
 	layouts := []struct {
 		name   string
 		layout backup.Layout
@@ -74,7 +85,7 @@ func TestUploadIsCompleteAndTimeTravels(t *testing.T) {
 				t.Fatal(err)
 			}
 			work := t.TempDir()
-			for _, s := range stores(t) {
+			for _, s := range stores(t, srv) {
 				t.Run(s.name, func(t *testing.T) {
 					up := l.up
 					up.WorkDir = work
@@ -172,8 +183,9 @@ func catalogCluster(l backup.Layout, up UploadOptions) string {
 
 func TestUploadFaultsMakeBackupsIncomplete(t *testing.T) {
 	ctx := context.Background()
+	srv := s3Server(t)
 	for _, layout := range []backup.Layout{backup.Medusa, backup.Priam} {
-		c, err := Random(5, Options{Layout: layout, Mutations: 200, Rounds: 2})
+		c, err := Random(5, Options{Layout: layout, Mutations: 200, Rounds: 2, FlushEvery: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,10 +216,11 @@ func TestUploadFaultsMakeBackupsIncomplete(t *testing.T) {
 			// (no '#' in test names: file:// URIs of t.TempDir() would cut there)
 			name := fmt.Sprintf("%s/%s-%s", layout, cs.fault.Kind, strings.TrimSuffix(cs.fault.Component, ".db"))
 			t.Run(name, func(t *testing.T) {
-				sts := stores(t)
+				s3 := srv
 				if i > 0 {
-					sts = sts[:1] // one fault on S3 is enough; the rest on file://
+					s3 = nil // one fault on S3 is enough; the rest on file://
 				}
+				sts := stores(t, s3)
 				for _, s := range sts {
 					infos, err := c.Upload(ctx, s.st, UploadOptions{Faults: []Fault{cs.fault}, WorkDir: work})
 					if err != nil {

@@ -179,6 +179,9 @@ type Result struct {
 	Parallelism int   `json:"parallelism"`
 	// Problems are what an AllowIncomplete run skipped.
 	Problems []backup.Problem `json:"problems,omitempty"`
+	// SkippedBackups are newer backups at AsOf passed over because they
+	// are incomplete (backup.Catalog.Pick), newest first.
+	SkippedBackups []string `json:"skipped_backups,omitempty"`
 	// Stages are wall-clock durations per stage: catalog (pick and
 	// verify), schema, plan, move (merge, convert and write data files),
 	// commit.
@@ -219,7 +222,7 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	defer src.Close()
 	res := &Result{
 		Backup: src.backup.ID, Layout: string(src.backup.Layout), SnapshotTime: src.backup.SnapshotTime,
-		TTLReference: src.ttlRef, Problems: src.problems, Stages: map[string]time.Duration{},
+		TTLReference: src.ttlRef, Problems: src.problems, SkippedBackups: src.skipped, Stages: map[string]time.Duration{},
 	}
 	for k, v := range src.stages {
 		res.Stages[k] = v

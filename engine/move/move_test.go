@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -426,5 +427,55 @@ func TestSource(t *testing.T) {
 	cancel()
 	if err := src.Scan(cctx, "t", func(b arrow.RecordBatch) error { b.Release(); return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled scan: %v", err)
+	}
+}
+
+// TestS3Unreachable: object store failures are retried, then end the run
+// with an error naming the store; they are not bad input (exit 3).
+func TestS3Unreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_REGION", "us-east-1")
+	_, err = move.Plan(context.Background(), move.Job{Store: "s3://backups/x", S3: lake.S3{Endpoint: "http://" + addr, PathStyle: true}, Keyspace: "ks", Table: "t"})
+	if err == nil || !errors.Is(err, objstore.ErrUnavailable) || move.IsBadInput(err) || !strings.Contains(err.Error(), "backups") {
+		t.Fatalf("unreachable S3: %v", err)
+	}
+	if testing.Verbose() {
+		t.Log(err)
+	}
+}
+
+// TestSkipsIncompleteNewer: the newest backup lost a file, so the run reads
+// the one before and says which it passed over.
+func TestSkipsIncompleteNewer(t *testing.T) {
+	ctx := context.Background()
+	g := newGen(t, 3, 2, 40, 3, 10, snap)
+	dir := t.TempDir()
+	st := file.New(dir, objstore.Settings{})
+	g.uploadMedusa(t, st, "b0", snap.Add(-24*time.Hour), g.data)
+	g.uploadMedusa(t, st, "b1", snap, g.data)
+	var victim string
+	filepath.WalkDir(filepath.Join(dir, "node1.dc1", "b1"), func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && strings.HasSuffix(p, "-Data.db") {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	cat := openLake(t)
+	res, err := move.Run(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t"}, move.Destination{Catalog: cat, Table: ref(t, "skip.t")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Backup != "b0" || len(res.SkippedBackups) != 1 || res.SkippedBackups[0] != "b1" {
+		t.Errorf("read %s, passed over %v; want b0 and [b1]", res.Backup, res.SkippedBackups)
 	}
 }

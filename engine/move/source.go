@@ -39,6 +39,7 @@ type Source struct {
 	backup   *backup.Backup
 	prev     *backup.Backup // for PreviousBackupNodes
 	problems []backup.Problem
+	skipped  []string        // newer backups at AsOf that were incomplete
 	missing  map[string]bool // object keys an AllowIncomplete run skips
 	schema   *schema.Schema
 	schemaOf *backup.SchemaSource
@@ -169,6 +170,18 @@ func (s *Source) pick(ctx context.Context, asOf time.Time) error {
 			return err
 		}
 		s.backup = b
+		// Say which newer backups were passed over for being incomplete:
+		// the run reads older data than the user may think.
+		bs, err := s.cat.Backups(ctx)
+		if err != nil {
+			return err
+		}
+		for _, x := range bs {
+			if x.SnapshotTime.After(b.SnapshotTime) && !x.SnapshotTime.After(asOf) {
+				s.skipped = append(s.skipped, x.ID)
+				slog.WarnContext(ctx, "skipping an incomplete backup", "backup", x.ID, "picked", b.ID)
+			}
+		}
 	} else {
 		bs, err := s.cat.Backups(ctx)
 		if err != nil {
@@ -232,7 +245,7 @@ func (s *Source) Close() error {
 // Backup is the backup read.
 func (s *Source) Backup() *backup.Backup { return s.backup }
 
-// Schema returns the keyspace's schema as the backup has it.
+// Keyspace returns the keyspace as the backup's schema has it.
 func (s *Source) Keyspace() *schema.Keyspace { return s.ks }
 
 // TTLReference is the time TTLs expire at.
