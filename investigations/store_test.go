@@ -62,6 +62,16 @@ var seeds = map[int]string{
 	    INSERT INTO investigation_discrepancies VALUES (1, 1, (SELECT id FROM runs WHERE run_id = 'orders/2026-11-21'));
 	    INSERT INTO timeline (investigation, kind, body, author, created_at) VALUES (1, 'note', 'rounding?', 'ana', '2026-11-21T03:01:00.000000Z');`,
 	4: `INSERT INTO triage_rules (dataset, side, columns, tag, category, created_at) VALUES ('*', 'changed', 'amount', '*', 'business-logic', '2026-11-21T04:00:00.000000Z');`,
+	5: `INSERT INTO decider_cohorts (name, ramp, updated_by, updated_at) VALUES ('early', 30, 'ana', '2026-11-21T05:00:00.000000Z');
+	    INSERT INTO decider_members (movement, cohort, updated_by, updated_at) VALUES ('orders', 'early', 'ana', '2026-11-21T05:00:00.000000Z');
+	    INSERT INTO decider_rules (cluster, keyspace, table_name, destination, cohort, path, reason, created_by, created_at, updated_at)
+	    VALUES ('payments', '*', '*', '*', '*', 'legacy', 'freeze', 'ana', '2026-11-21T05:00:00.000000Z', '2026-11-21T05:00:00.000000Z');
+	    INSERT INTO decider_pins (movement, path, reason, created_by, created_at) VALUES ('orders', 'legacy', 'incident', 'ana', '2026-11-21T05:01:00.000000Z');
+	    INSERT INTO decider_promotions (movement, state, night, run_id, streak, reason, updated_by, updated_at)
+	    VALUES ('orders', 'demoted', '2026-11-21', 'orders/2026-11-21', 0, 'differs', 'shadow', '2026-11-21T05:02:00.000000Z');
+	    INSERT INTO decider_audit (at, actor, action, subject, before, after, reason) VALUES ('2026-11-21T05:01:00.000000Z', 'ana', 'pin.set', 'orders', NULL, '{"path":"legacy"}', 'incident');
+	    INSERT INTO decider_decisions (id, at, movement, cohort, path, source, reason) VALUES (1, '2026-11-21T05:03:00.000000Z', 'orders', 'early', 'legacy', 'pin', 'pinned');
+	    INSERT INTO decider_outcomes (at, movement, cohort, path, outcome, duration_seconds, decision) VALUES ('2026-11-21T05:30:00.000000Z', 'orders', 'early', 'legacy', 'success', 1500, 1);`,
 }
 
 func rawOpen(t *testing.T, path string) *sql.DB {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +221,12 @@ func runMove(cmd *cobra.Command, f *moveFlags) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--mode: %w", err)}
 	}
+	if job.Memory > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The budget bounds what the pipeline holds; a soft limit a
+		// little above it keeps the garbage collector from letting the
+		// heap grow to twice that (GOMEMLIMIT overrides).
+		debug.SetMemoryLimit(job.Memory + 64<<20)
+	}
 	cat, err := lake.Open(ctx, g.newLocation(), true)
 	if err != nil {
 		return err
@@ -230,8 +238,8 @@ func runMove(cmd *cobra.Command, f *moveFlags) error {
 	res, err := move.Run(ctx, job, move.Destination{Catalog: cat, Table: ref, Mode: mode}, func(p move.Progress) {
 		if p.Stage != stage {
 			stage = p.Stage
-			bar.Stage(map[string]string{"catalog": "opening backup", "plan": "planning", "move": "moving", "commit": "committing"}[p.Stage])
 			bar.SetTotal(int64(p.Units))
+			bar.Stage(map[string]string{"catalog": "opening backup", "plan": "planning", "move": "moving", "commit": "committing"}[p.Stage])
 		}
 		bar.Add(int64(p.UnitsDone) - done)
 		done = int64(p.UnitsDone)
@@ -259,6 +267,9 @@ func printMoveResult(w io.Writer, r *move.Result) error {
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "skipped (incomplete backup): %s\n", p)
 	}
+	if len(r.SkippedBackups) > 0 {
+		fmt.Fprintf(w, "newer incomplete backups passed over: %s\n", strings.Join(r.SkippedBackups, ", "))
+	}
 	return nil
 }
 
@@ -269,6 +280,9 @@ func printPlan(w io.Writer, p *move.PlanResult) error {
 	fmt.Fprintf(w, "parallelism %d, memory %s, read-ahead %s per SSTable\n", p.Parallelism, formatBytes(p.Memory), formatBytes(int64(p.ReadAheadBytes)))
 	for _, pr := range p.Problems {
 		fmt.Fprintf(w, "skipped (incomplete backup): %s\n", pr)
+	}
+	if len(p.SkippedBackups) > 0 {
+		fmt.Fprintf(w, "newer incomplete backups passed over: %s\n", strings.Join(p.SkippedBackups, ", "))
 	}
 	for _, t := range p.Tables {
 		fmt.Fprintf(w, "\ntable %s: %d SSTables, %s on nodes %s, ~%d partitions, ~%d rows, largest partition ≤ %s, %s\n",

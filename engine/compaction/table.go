@@ -420,3 +420,11 @@ func HeaderTable(keyspace, name string, keyNames, clusteringNames []string, head
 	}
 	return t, nil
 }
+
+// Check reports whether an SSTable's serialization header fits the table:
+// an error wrapping ErrSchemaMismatch names the SSTable (name) and the
+// column when it does not. It reads nothing.
+func (t *Table) Check(h *sstable.Header, name string) error {
+	_, err := t.bind(h, name)
+	return err
+}

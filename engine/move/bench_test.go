@@ -162,7 +162,9 @@ func uploadNarrow(b *testing.B, st objstore.Store, paths []string) int64 {
 }
 
 // peakRSS is VmHWM in bytes; resetPeak starts a new high-water mark.
-func peakRSS() int64 {
+func peakRSS() int64 { return procStatus("VmHWM:") }
+
+func procStatus(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -170,7 +172,7 @@ func peakRSS() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
@@ -191,6 +193,7 @@ func benchMove(b *testing.B, store string, s3 lake.S3, job move.Job, dataBytes i
 	cat := openLake(b)
 	job.Store, job.S3, job.Keyspace, job.Table = store, s3, "bench", "narrow"
 	resetPeak(b)
+	b.Logf("RSS before the runs: %.1f MiB", float64(procStatus("VmRSS:"))/(1<<20))
 	b.ResetTimer()
 	var rows, in int64
 	start := time.Now()
@@ -237,13 +240,20 @@ func BenchmarkMoveNarrow(b *testing.B) {
 // 192 MiB memory budget and GOMEMLIMIT-style soft limit of 200 MiB.
 func BenchmarkMoveSkew(b *testing.B) {
 	mb := envInt("SHADOW_BENCH_SKEW_MB", 256)
-	dir := b.TempDir()
+	// SHADOW_BENCH_STORE_DIR keeps the backup, to run `shadow move` on it
+	// in its own process (docs/benchmarks.md).
+	dir := os.Getenv("SHADOW_BENCH_STORE_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	st := file.New(dir, objstore.Settings{})
 	rows := mb << 20 / 1060
-	paths := writeNarrow(b, b.TempDir(), rows, rows, 1000)
+	tmp := b.TempDir()
+	paths := writeNarrow(b, tmp, rows, rows, 1000)
 	data := uploadNarrow(b, st, paths)
+	os.RemoveAll(tmp)
 	b.Logf("one partition of %d rows; Data.db %.1f MB per replica", rows, float64(data)/1e6)
 	old := debug.SetMemoryLimit(200 << 20)
 	defer debug.SetMemoryLimit(old)
-	benchMove(b, "file://"+dir, lake.S3{}, move.Job{Memory: 192 << 20}, data)
+	benchMove(b, "file://"+dir, lake.S3{}, move.Job{Memory: int64(envInt("SHADOW_BENCH_SKEW_MEMORY_MB", 192)) << 20}, data)
 }

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -180,6 +179,9 @@ type Result struct {
 	Parallelism int   `json:"parallelism"`
 	// Problems are what an AllowIncomplete run skipped.
 	Problems []backup.Problem `json:"problems,omitempty"`
+	// SkippedBackups are newer backups at AsOf passed over because they
+	// are incomplete (backup.Catalog.Pick), newest first.
+	SkippedBackups []string `json:"skipped_backups,omitempty"`
 	// Stages are wall-clock durations per stage: catalog (pick and
 	// verify), schema, plan, move (merge, convert and write data files),
 	// commit.
@@ -220,7 +222,7 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	defer src.Close()
 	res := &Result{
 		Backup: src.backup.ID, Layout: string(src.backup.Layout), SnapshotTime: src.backup.SnapshotTime,
-		TTLReference: src.ttlRef, Problems: src.problems, Stages: map[string]time.Duration{},
+		TTLReference: src.ttlRef, Problems: src.problems, SkippedBackups: src.skipped, Stages: map[string]time.Duration{},
 	}
 	for k, v := range src.stages {
 		res.Stages[k] = v
@@ -277,13 +279,8 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	batches := make(chan arrow.RecordBatch, src.par)
 	g, gctx := errgroup.WithContext(ctx)
 	writers := max(1, src.par)
-	var wg sync.WaitGroup
 	for range writers {
-		wg.Add(1)
-		g.Go(func() error {
-			defer wg.Done()
-			return w.Write(gctx, chanSeq(gctx, batches))
-		})
+		g.Go(func() error { return w.Write(gctx, chanSeq(gctx, batches)) })
 	}
 	g.Go(func() error {
 		defer close(batches)
@@ -298,9 +295,12 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 			}
 		})
 	})
-	done := make(chan struct{})
-	if progress != nil {
+	done, ticked := make(chan struct{}), make(chan struct{})
+	if progress == nil {
+		close(ticked)
+	} else {
 		go func() {
+			defer close(ticked)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -315,6 +315,7 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 	}
 	err = g.Wait()
 	close(done)
+	<-ticked // progress is never called from two goroutines at once
 	if err != nil {
 		// Drain what no writer took, so every batch is released.
 		for b := range batches {

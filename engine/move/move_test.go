@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/cassmove/shadow/engine/backup"
 	"github.com/cassmove/shadow/engine/compaction"
+	"github.com/cassmove/shadow/engine/connector"
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/move"
 	"github.com/cassmove/shadow/engine/objstore"
@@ -355,5 +359,123 @@ func TestSchemaMismatch(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Log(err)
+	}
+}
+
+// TestSource uses the engine as a connector.Source directly: its tables,
+// schema and key, a full scan, and a scan stopped by its consumer.
+func TestSource(t *testing.T) {
+	ctx := context.Background()
+	g := newGen(t, 3, 4, 80, 4, 9, snap)
+	dir := t.TempDir()
+	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
+	var src connector.Source
+	s, err := move.Open(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t", Parallelism: 2, Provenance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src = s
+	if tabs := src.Tables(); len(tabs) != 1 || tabs[0] != "t" {
+		t.Errorf("tables %v", tabs)
+	}
+	key, err := src.Key("t")
+	if err != nil || strings.Join(key, ",") != "pk,ck" {
+		t.Errorf("key %v %v", key, err)
+	}
+	sc, err := src.Schema("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range sc.Fields() {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "pk,ck,v1,v2,v3,_writetime,_ttl_expires_at,_snapshot_time" {
+		t.Errorf("schema %v", names)
+	}
+	if _, err := src.Schema("nope"); !errors.Is(err, connector.ErrMissingTable) {
+		t.Errorf("missing table: %v", err)
+	}
+	var n int64
+	if err := src.Scan(ctx, "t", func(b arrow.RecordBatch) error {
+		defer b.Release()
+		if !b.Schema().Equal(sc) {
+			t.Errorf("batch schema %s", b.Schema())
+		}
+		n += b.NumRows()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(g.expected(t, ring.LocalQuorum, s.Backup().SnapshotTime.Unix(), nil)); n != int64(want) {
+		t.Errorf("scanned %d rows, want %d", n, want)
+	}
+	// A consumer error stops the scan and comes back as is.
+	stop := errors.New("stop")
+	calls := 0
+	err = src.Scan(ctx, "t", func(b arrow.RecordBatch) error {
+		b.Release()
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("stopped scan: %v after %d calls", err, calls)
+	}
+	// So does a cancelled context.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := src.Scan(cctx, "t", func(b arrow.RecordBatch) error { b.Release(); return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled scan: %v", err)
+	}
+}
+
+// TestS3Unreachable: object store failures are retried, then end the run
+// with an error naming the store; they are not bad input (exit 3).
+func TestS3Unreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_REGION", "us-east-1")
+	_, err = move.Plan(context.Background(), move.Job{Store: "s3://backups/x", S3: lake.S3{Endpoint: "http://" + addr, PathStyle: true}, Keyspace: "ks", Table: "t"})
+	if err == nil || !errors.Is(err, objstore.ErrUnavailable) || move.IsBadInput(err) || !strings.Contains(err.Error(), "backups") {
+		t.Fatalf("unreachable S3: %v", err)
+	}
+	if testing.Verbose() {
+		t.Log(err)
+	}
+}
+
+// TestSkipsIncompleteNewer: the newest backup lost a file, so the run reads
+// the one before and says which it passed over.
+func TestSkipsIncompleteNewer(t *testing.T) {
+	ctx := context.Background()
+	g := newGen(t, 3, 2, 40, 3, 10, snap)
+	dir := t.TempDir()
+	st := file.New(dir, objstore.Settings{})
+	g.uploadMedusa(t, st, "b0", snap.Add(-24*time.Hour), g.data)
+	g.uploadMedusa(t, st, "b1", snap, g.data)
+	var victim string
+	filepath.WalkDir(filepath.Join(dir, "node1.dc1", "b1"), func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && strings.HasSuffix(p, "-Data.db") {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	cat := openLake(t)
+	res, err := move.Run(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t"}, move.Destination{Catalog: cat, Table: ref(t, "skip.t")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Backup != "b0" || len(res.SkippedBackups) != 1 || res.SkippedBackups[0] != "b1" {
+		t.Errorf("read %s, passed over %v; want b0 and [b1]", res.Backup, res.SkippedBackups)
 	}
 }

@@ -36,6 +36,8 @@ type PlanResult struct {
 
 	Tables   []TablePlan      `json:"tables"`
 	Problems []backup.Problem `json:"problems,omitempty"` // what an AllowIncomplete run skips
+	// SkippedBackups are newer backups at AsOf passed over as incomplete.
+	SkippedBackups []string `json:"skipped_backups,omitempty"`
 }
 
 // TablePlan is one source table's share of the plan.
@@ -80,7 +82,7 @@ func Plan(ctx context.Context, job Job) (*PlanResult, error) {
 	p := &PlanResult{
 		Backup: s.backup.ID, Layout: string(s.backup.Layout), Cluster: s.cat.Cluster(), SnapshotTime: s.backup.SnapshotTime,
 		TTLReference: s.ttlRef, Schema: s.schemaOf.Kind, Keyspace: s.ks.Name, Connector: name, Key: out.Key(),
-		Replication: s.rep, Consistency: s.cl, LocalDC: s.localDC, Parallelism: s.par, Memory: s.memory, Problems: s.problems,
+		Replication: s.rep, Consistency: s.cl, LocalDC: s.localDC, Parallelism: s.par, Memory: s.memory, Problems: s.problems, SkippedBackups: s.skipped,
 	}
 	if p.LocalDC == "" {
 		p.LocalDC = s.ring.LocalDC(s.rep)

@@ -39,6 +39,7 @@ type Source struct {
 	backup   *backup.Backup
 	prev     *backup.Backup // for PreviousBackupNodes
 	problems []backup.Problem
+	skipped  []string        // newer backups at AsOf that were incomplete
 	missing  map[string]bool // object keys an AllowIncomplete run skips
 	schema   *schema.Schema
 	schemaOf *backup.SchemaSource
@@ -169,6 +170,18 @@ func (s *Source) pick(ctx context.Context, asOf time.Time) error {
 			return err
 		}
 		s.backup = b
+		// Say which newer backups were passed over for being incomplete:
+		// the run reads older data than the user may think.
+		bs, err := s.cat.Backups(ctx)
+		if err != nil {
+			return err
+		}
+		for _, x := range bs {
+			if x.SnapshotTime.After(b.SnapshotTime) && !x.SnapshotTime.After(asOf) {
+				s.skipped = append(s.skipped, x.ID)
+				slog.WarnContext(ctx, "skipping an incomplete backup", "backup", x.ID, "picked", b.ID)
+			}
+		}
 	} else {
 		bs, err := s.cat.Backups(ctx)
 		if err != nil {
@@ -328,7 +341,9 @@ func (s *Source) Scan(ctx context.Context, name string, emit func(arrow.RecordBa
 		workers.Add(1)
 		g.Go(func() error {
 			defer workers.Done()
-			bt, err := rows.NewBatcher(ts.ct, ts.arrow, s.rowsOptions(), memory.DefaultAllocator)
+			opts := s.rowsOptions()
+			opts.BatchRows = s.batchRows(ts)
+			bt, err := rows.NewBatcher(ts.ct, ts.arrow, opts, memory.DefaultAllocator)
 			if err != nil {
 				return err
 			}
@@ -638,15 +653,13 @@ func (s *Source) prepare(ctx context.Context, name string) (*tableState, error) 
 	return ts, nil
 }
 
-// checkHeaders binds every SSTable's header to the table by opening an
-// empty-range merge on it: an error wraps compaction.ErrSchemaMismatch.
-func checkHeaders(ctx context.Context, ts *tableState) error {
+// checkHeaders checks every SSTable's header against the table: an error
+// wraps compaction.ErrSchemaMismatch.
+func checkHeaders(_ context.Context, ts *tableState) error {
 	for _, o := range ts.readers {
-		m, err := compaction.NewMerger(ctx, ts.ct, []compaction.Input{{Reader: o.reader, Name: o.name}}, compaction.Options{Range: compaction.Range{Start: o.last, End: o.last}})
-		if err != nil {
+		if err := ts.ct.Check(o.reader.Header(), o.name); err != nil {
 			return err
 		}
-		m.Close()
 	}
 	return nil
 }
@@ -778,9 +791,9 @@ func (s *Source) readAhead(perUnit int) int {
 	return int(min(max(ra, 64<<10), 4<<20))
 }
 
-// rowGroupRows bounds the rows a Parquet writer buffers so that the
-// writers' buffers fit in half the memory budget.
-func (s *Source) rowGroupRows(tables []string) int {
+// rowBytes estimates the decoded bytes of one row of the tables (0 when
+// unknown).
+func (s *Source) rowBytes(tables []string) int64 {
 	var bytes, nrows int64
 	s.mu.Lock()
 	for _, t := range tables {
@@ -793,9 +806,35 @@ func (s *Source) rowGroupRows(tables []string) int {
 	if nrows == 0 || bytes == 0 {
 		return 0
 	}
-	perRow := max(bytes/nrows, 16)
-	n := s.memory / 2 / int64(max(1, s.par)) / perRow
-	return int(min(max(n, 8192), 1<<20))
+	return max(bytes/nrows, 16)
+}
+
+// The memory budget is split so that what the pipeline holds stays inside
+// it whatever the rows' size: about 10 record batches are in flight (per
+// worker one being filled, the queues between Scan, the connector and the
+// writers, each writer's buffer), and each Parquet writer buffers one row
+// group.
+
+// batchRows sizes record batches: a thirty-second of a worker's share.
+func (s *Source) batchRows(ts *tableState) int {
+	per := int64(0)
+	if ts.stats.rows > 0 && ts.stats.uncompressed > 0 {
+		per = max(ts.stats.uncompressed/ts.stats.rows, 16)
+	}
+	if per == 0 {
+		return 0
+	}
+	return int(min(max(s.memory/32/int64(max(1, s.par))/per, 256), 8192))
+}
+
+// rowGroupRows bounds the rows a Parquet writer buffers: a quarter of a
+// writer's share.
+func (s *Source) rowGroupRows(tables []string) int {
+	per := s.rowBytes(tables)
+	if per == 0 {
+		return 0
+	}
+	return int(min(max(s.memory/4/int64(max(1, s.par))/per, 4096), 1<<20))
 }
 
 // autoMemory is the default memory budget: a quarter of the memory

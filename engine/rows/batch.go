@@ -236,8 +236,8 @@ type conv struct {
 }
 
 // present is a value that is there: key, clustering and set column values
-// are never null, and the decoder may give an empty one as nil (” must not
-// become null).
+// are never null, and the decoder may give an empty one as nil (an empty
+// string must not become null).
 func present(v []byte) []byte {
 	if v == nil {
 		return []byte{}

@@ -155,3 +155,41 @@ func TestVarintTooWide(t *testing.T) {
 	}
 	_ = array.NewBuilder
 }
+
+// TestEmptyText: the empty string in a partition key component, a clustering
+// column and a regular column stays empty, never null; a null column stays null.
+func TestEmptyText(t *testing.T) {
+	s, _ := schema.Parse("e.cql", "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};\nCREATE TABLE ks.e (a text, b text, c text, v text, w text, s text static, PRIMARY KEY ((a, b), c));")
+	tb, err := compaction.NewTable(s.Keyspace("ks"), s.Keyspace("ks").Tables[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := sstable.NewBuilder(tb.SSTableSchema())
+	b.Partition("", "x").Static().Set("s", "", 1, 0)
+	b.Partition("", "x").Row("").Insert(1, 0).Set("v", "", 1, 0)
+	dir := t.TempDir()
+	if _, err := b.WriteTo(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sstable.OpenPath(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, bs := batches(t, tb, []compaction.Input{{Reader: r}}, rows.Options{})
+	if len(bs) != 1 || bs[0].NumRows() != 1 {
+		t.Fatalf("batches %v", bs)
+	}
+	rec := bs[0]
+	defer rec.Release()
+	for i, f := range rec.Schema().Fields() {
+		col := rec.Column(i)
+		wantNull := f.Name == "w"
+		if col.IsNull(0) != wantNull {
+			t.Errorf("column %s: null %v, want %v", f.Name, col.IsNull(0), wantNull)
+		}
+		if !wantNull && f.Name != "b" && col.(*array.String).Value(0) != "" {
+			t.Errorf("column %s = %q, want ''", f.Name, col.(*array.String).Value(0))
+		}
+	}
+}
