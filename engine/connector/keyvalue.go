@@ -403,6 +403,7 @@ func (o *kvOutput) Run(ctx context.Context, emit func(arrow.RecordBatch) error) 
 				if err != nil {
 					return bad("%v in %s", err, o.chunks)
 				}
+				delete(sp.index, string(k)) // each item once: the index shrinks as items go out
 			} else {
 				v, ok := vals(i)
 				if !ok {
