@@ -308,6 +308,7 @@ func TestConnectorOptions(t *testing.T) {
 		{"timeseries", map[string]any{"seconds_per_slice": 0}},
 		{"timeseries", map[string]any{"bucket_columns": []any{"event_time"}}},
 		{"timeseries", map[string]any{"slices": 3}},
+		{"timeseries", map[string]any{"seconds_per_slice": "a day"}},
 	}
 	for _, b := range bad {
 		if _, err := connector.New(b.name, b.opts); !errors.Is(err, connector.ErrOptions) {
@@ -321,6 +322,8 @@ func TestConnectorOptions(t *testing.T) {
 		{"keyvalue", map[string]any{"chunk_table": "c", "spill_dir": "/tmp", "max_value_bytes": 1024}},
 		{"timeseries", map[string]any{"seconds_per_slice": 3600, "bucket_columns": []any{"tb", "eb"}}},
 		{"timeseries", map[string]any{"seconds_per_slice": float64(3600)}},
+		{"timeseries", map[string]any{"seconds_per_slice": "3600", "bucket_columns": "tb,eb"}}, // --connector-option KEY=VALUE
+		{"keyvalue", map[string]any{"max_value_bytes": "1048576", "batch_bytes": "65536"}},
 	} {
 		if _, err := connector.New(good.name, good.opts); err != nil {
 			t.Errorf("%s %v: %v", good.name, good.opts, err)
