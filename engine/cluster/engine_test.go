@@ -5,13 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/cassmove/shadow/diff"
 	"github.com/cassmove/shadow/engine/backup"
 	"github.com/cassmove/shadow/engine/cluster"
 	"github.com/cassmove/shadow/engine/move"
@@ -176,6 +179,81 @@ func TestLegacyBackupThroughEngine(t *testing.T) {
 		got := rowsOf(t, sc, func(f func(arrow.RecordBatch) error) error { return src.Scan(ctx, lt.Name, f) })
 		if len(want) == 0 || !slices.Equal(want, got) {
 			t.Errorf("%s: truth %d rows, engine %d", lt.Name, len(want), len(got))
+		}
+	}
+}
+
+// The demo's truth, exported to Parquet, diffs clean against the engine's
+// output (provenance columns included) with diff/, keyed by the primary
+// key; the truth of a stale read does not.
+func TestDemoDiffsCleanAgainstEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, infos, err := cluster.Demo(ctx, 11, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := infos[len(infos)-1]
+	src, err := move.Open(ctx, move.Job{Store: "file://" + filepath.Join(dir, "store"), Keyspace: c.Keyspace(), Parallelism: 2,
+		AsOf: last.SnapshotTime, Provenance: true, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, name := range c.Tables() {
+		key, err := src.Key(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		engineRows := func() diff.Source {
+			sc, err := src.Schema(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []arrow.RecordBatch
+			if err := src.Scan(ctx, name, func(r arrow.RecordBatch) error { recs = append(recs, r); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			rdr, err := array.NewRecordReader(sc, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				r.Release()
+			}
+			return diff.Records("engine:"+name, rdr)
+		}
+		for _, q := range []struct {
+			label string
+			q     cluster.Query
+			clean bool
+		}{
+			{"latest", cluster.Query{Table: name}, true},
+			{"stale", cluster.Query{Table: name, Round: last.Round - 1}, false},
+		} {
+			tr, err := c.Truth(q.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, name+"-"+q.label+".parquet")
+			if err := tr.WriteParquet(p, true); err != nil {
+				t.Fatal(err)
+			}
+			opts := diff.Options{Key: key, TempDir: t.TempDir(), Memory: 64 << 20}
+			if !q.clean {
+				opts.Rules.Ignore = []string{cluster.ColSnapshotTime}
+			}
+			rep, err := diff.Run(ctx, diff.Parquet(p), engineRows(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Clean != q.clean || rep.LegacyRows != int64(len(tr.Rows)) {
+				t.Errorf("%s %s: clean %v (want %v), truth %d rows, engine %d, only in truth %d, only in engine %d, differing %v",
+					name, q.label, rep.Clean, q.clean, rep.LegacyRows, rep.NewRows, rep.OnlyInLegacy, rep.OnlyInNew, rep.DifferingColumns)
+			}
 		}
 	}
 }

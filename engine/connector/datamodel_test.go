@@ -17,6 +17,7 @@ import (
 
 	"github.com/cassmove/shadow/engine/cluster"
 	"github.com/cassmove/shadow/engine/connector"
+	"github.com/cassmove/shadow/engine/cql"
 	"github.com/cassmove/shadow/engine/schema"
 )
 
@@ -307,6 +308,7 @@ func TestConnectorOptions(t *testing.T) {
 		{"timeseries", map[string]any{"seconds_per_slice": 0}},
 		{"timeseries", map[string]any{"bucket_columns": []any{"event_time"}}},
 		{"timeseries", map[string]any{"slices": 3}},
+		{"timeseries", map[string]any{"seconds_per_slice": "a day"}},
 	}
 	for _, b := range bad {
 		if _, err := connector.New(b.name, b.opts); !errors.Is(err, connector.ErrOptions) {
@@ -320,6 +322,8 @@ func TestConnectorOptions(t *testing.T) {
 		{"keyvalue", map[string]any{"chunk_table": "c", "spill_dir": "/tmp", "max_value_bytes": 1024}},
 		{"timeseries", map[string]any{"seconds_per_slice": 3600, "bucket_columns": []any{"tb", "eb"}}},
 		{"timeseries", map[string]any{"seconds_per_slice": float64(3600)}},
+		{"timeseries", map[string]any{"seconds_per_slice": "3600", "bucket_columns": "tb,eb"}}, // --connector-option KEY=VALUE
+		{"keyvalue", map[string]any{"max_value_bytes": "1048576", "batch_bytes": "65536"}},
 	} {
 		if _, err := connector.New(good.name, good.opts); err != nil {
 			t.Errorf("%s %v: %v", good.name, good.opts, err)
@@ -487,5 +491,64 @@ func TestTimeSeriesMissingSlice(t *testing.T) {
 	}
 	if _, _, err := runTS(ctx, tsSource(t, d, 1), d.Table, first.Add(w), first, opts); !errors.Is(err, connector.ErrOptions) {
 		t.Errorf("from after to: err %v", err)
+	}
+}
+
+// Slices with different columns are unioned by name; one name with two
+// types is refused.
+func TestTimeSeriesSchemaUnion(t *testing.T) {
+	ctx := context.Background()
+	d, err := cluster.GenerateTS(6, cluster.TSOptions{Slices: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := map[string]any{"seconds_per_slice": d.SecondsPerSlice}
+	withColumn := func(typ string) *memSource {
+		src := tsSource(t, d, 2)
+		last := *src.tables[d.Tables()[2]]
+		ty := cql.Simple(cql.KindText)
+		var v any = "new"
+		if typ == "int" {
+			ty, v = cql.Simple(cql.KindInt), int32(7)
+		}
+		last.Columns = append(slices.Clone(last.Columns), cluster.Column{Name: "note", Type: ty, Kind: schema.Regular})
+		last.Rows = slices.Clone(last.Rows)
+		for i := range last.Rows {
+			last.Rows[i].Values = append(slices.Clone(last.Rows[i].Values), v)
+		}
+		src.tables[d.Tables()[2]] = &last
+		if typ == "int" {
+			first := *src.tables[d.Tables()[0]]
+			first.Columns = append(slices.Clone(first.Columns), cluster.Column{Name: "note", Type: cql.Simple(cql.KindText), Kind: schema.Regular})
+			first.Rows = slices.Clone(first.Rows)
+			for i := range first.Rows {
+				first.Rows[i].Values = append(slices.Clone(first.Rows[i].Values), nil)
+			}
+			src.tables[d.Tables()[0]] = &first
+		}
+		return src
+	}
+	c, _ := connector.New("timeseries", opts)
+	out, err := c.Open(ctx, withColumn("text"), connector.Spec{Table: d.Table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, rows := 0, 0
+	err = out.Run(ctx, func(rec arrow.RecordBatch) error {
+		defer rec.Release()
+		col := rec.Column(rec.Schema().FieldIndices("note")[0])
+		rows += int(rec.NumRows())
+		notes += int(rec.NumRows()) - col.NullN()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastRows := len(d.Events(time.Unix(d.SliceStarts[2], 0), time.Time{}))
+	if rows != len(d.Events(time.Time{}, time.Time{})) || notes != lastRows {
+		t.Errorf("%d rows, %d notes; want %d rows, %d notes (the last slice's)", rows, notes, len(d.Events(time.Time{}, time.Time{})), lastRows)
+	}
+	if _, err := c.Open(ctx, withColumn("int"), connector.Spec{Table: d.Table}); !errors.Is(err, connector.ErrShape) {
+		t.Errorf("conflicting types: err %v, want ErrShape", err)
 	}
 }

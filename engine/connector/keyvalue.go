@@ -53,6 +53,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -101,9 +103,13 @@ func newKeyValue(options map[string]any) (Connector, error) {
 	return kv, nil
 }
 
-// optionInt reads an integer option as YAML or JSON decoding gives it.
+// optionInt reads an integer option as YAML or JSON decoding gives it, or
+// as a decimal string (`shadow move --connector-option KEY=VALUE`).
 func optionInt(v any) (int64, bool) {
 	switch x := v.(type) {
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		return n, err == nil
 	case int:
 		return int64(x), true
 	case int64:
@@ -403,6 +409,7 @@ func (o *kvOutput) Run(ctx context.Context, emit func(arrow.RecordBatch) error) 
 				if err != nil {
 					return bad("%v in %s", err, o.chunks)
 				}
+				delete(sp.index, string(k)) // each item once: the index shrinks as items go out
 			} else {
 				v, ok := vals(i)
 				if !ok {
