@@ -62,7 +62,7 @@ var BadInput = []error{
 	token.ErrUnknownPartitioner,
 	ring.ErrTopology, ring.ErrConsistency,
 	rows.ErrUnsupported,
-	connector.ErrUnknown, connector.ErrOptions, connector.ErrMissingTable,
+	connector.ErrUnknown, connector.ErrOptions, connector.ErrMissingTable, connector.ErrBadData, connector.ErrShape,
 	sink.ErrSchemaConflict, sink.ErrBadOption,
 	lake.ErrBadReference,
 }
