@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,17 +21,6 @@ import (
 	"github.com/cassmove/shadow/shadow/demo"
 	"github.com/cassmove/shadow/shadow/promtest"
 )
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // daemon is a `shadow serve` process.
 type daemon struct {
@@ -113,7 +101,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Logf("world built: %s", world.Dir)
 
 	am := promtest.StartAlertmanager(t, "")
-	listen := freeAddr(t)
+	listen := promtest.FreeAddr(t)
 	rules, err := filepath.Abs("../../dashboards/shadow.rules.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func StartPrometheus(t testing.TB, cfg PrometheusConfig) *Prometheus {
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := FreeAddr(t)
 	p := &Prometheus{URL: "http://" + addr, Addr: addr, Dir: dir}
 	start(t, "prometheus", bin, []string{
 		"--config.file=" + confPath,
@@ -350,7 +350,7 @@ func StartAlertmanager(t testing.TB, config string) *Alertmanager {
 	if err := os.WriteFile(confPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := FreeAddr(t)
 	am := &Alertmanager{URL: "http://" + addr, Addr: addr, Dir: dir}
 	start(t, "alertmanager", bin, []string{
 		"--config.file=" + confPath,
@@ -440,7 +440,7 @@ func StartPushgateway(t testing.TB) *Pushgateway {
 	t.Helper()
 	bin := NeedBinary(t, "prometheus-pushgateway")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := FreeAddr(t)
 	pg := &Pushgateway{URL: "http://" + addr, Addr: addr}
 	start(t, "pushgateway", bin, []string{
 		"--web.listen-address=" + addr,
@@ -541,8 +541,8 @@ func start(t testing.TB, name, bin string, args []string, dir, readyURL string) 
 	}
 }
 
-// freeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
+// FreeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
