@@ -34,6 +34,10 @@ type Scanner struct {
 	stats  []colInfo
 	regs   []colInfo
 	ctypes []*cql.Type
+	// plain-row fast path (fastRow): whether the schema allows it, and
+	// each clustering column's fixed length (-1: length-prefixed)
+	plain   bool
+	ckFixed []int
 
 	part        Partition
 	keyBuf      []byte
@@ -67,6 +71,10 @@ func (r *Reader) Scan(ctx context.Context) (*Scanner, error) {
 	h := &r.stats.Header
 	s := &Scanner{r: r, header: h, uint: r.version.UIntDeletionTime, ctypes: h.ClusteringTypes,
 		stats: makeColInfo(h.Statics), regs: makeColInfo(h.Regulars), stopAt: r.comp.DataLength}
+	s.plain = plainSchema(s.ctypes, s.regs)
+	for _, t := range s.ctypes {
+		s.ckFixed = append(s.ckFixed, t.FixedLen())
+	}
 	s.times = timeDecoder{minTS: h.MinTimestamp, minLDT: uint32(h.MinLocalDeletionTime), minTTL: h.MinTTL, uintLDT: r.version.UIntDeletionTime}
 	s.rd.times = s.times
 	s.ds = dataStream{cr: cr, end: r.comp.DataLength}
@@ -322,15 +330,25 @@ func (s *Scanner) Next() bool {
 	return true
 }
 
-// uvAt reads an unsigned vint at b[p:], returning the value and the new
-// position, or p unchanged when b is too short (the callers then bail out).
-func uvAt(b []byte, p int) (uint64, int) {
-	if uint(p) < uint(len(b)) && b[p] < 0x80 {
-		return uint64(b[p]), p + 1
+// uv8 reads an unsigned vint of up to 8 bytes at b[p:] from one big-endian
+// load when 8 bytes are available, returning the value and the new
+// position; otherwise it returns p unchanged and the caller falls back to
+// uvSlow. It calls nothing, so the compiler inlines it at each call site.
+func uv8(b []byte, p int) (uint64, int) {
+	if uint(p)+8 <= uint(len(b)) {
+		x := binary.BigEndian.Uint64(b[p:])
+		if int64(x) >= 0 { // one byte
+			return x >> 56, p + 1
+		}
+		if k := uint(bits.LeadingZeros64(^x)); k < 8 { // k extra bytes
+			return x >> (56 - 8*k) & (1<<(7*k+7) - 1), p + 1 + int(k)
+		}
 	}
-	return uvSlow(b, p)
+	return 0, p
 }
 
+// uvSlow reads an unsigned vint at b[p:], returning the value and the new
+// position, or p unchanged when b is too short (the callers then bail out).
 func uvSlow(b []byte, p int) (uint64, int) {
 	if p+9 <= len(b) && p >= 0 {
 		first := b[p]
@@ -349,38 +367,58 @@ func uvSlow(b []byte, p int) (uint64, int) {
 	return v, p + n
 }
 
+// plainSchema reports whether the regular columns and clustering allow the
+// plain-row fast path: at most 32 clustering columns (one header block),
+// no complex regular column.
+func plainSchema(ctypes []*cql.Type, regs []colInfo) bool {
+	if len(ctypes) > 32 {
+		return false
+	}
+	for i := range regs {
+		if regs[i].complex {
+			return false
+		}
+	}
+	return true
+}
+
 // fastRow decodes a plain row — all columns present and simple, no
 // extension flags, whole in b — with local cursors and no error plumbing.
 // It returns the bytes consumed, or 0 to leave the row to the general path
-// (which also reports corruption).
+// (which also reports corruption). Vints may be read with 8-byte loads that
+// look past the row's end (never past b); every position is checked against
+// the row's end before a value is sliced, and the row must end exactly at
+// its stored size.
 func (s *Scanner) fastRow(b []byte, row *Row) int {
 	flags := b[0]
-	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns ||
-		len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
+	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns || !s.plain {
 		return 0
 	}
 	p := 1
 	var v uint64
 	vals := s.scratch[:0]
-	if len(s.ctypes) > 0 {
+	if len(s.ckFixed) > 0 {
 		var hdr uint64
-		if len(b) > 1 && b[1] < 0x80 {
-			hdr, p = uint64(b[1]), 2
-		} else if hdr, p = uvSlow(b, p); p == 1 {
-			return 0
+		q := p
+		if hdr, p = uv8(b, p); p == q {
+			if hdr, p = uvSlow(b, p); p == q {
+				return 0
+			}
 		}
-		for i, t := range s.ctypes {
+		for i, fixed := range s.ckFixed {
 			switch {
 			case hdr&(1<<(2*uint(i)+1)) != 0:
 				vals = append(vals, nil)
 			case hdr&(1<<(2*uint(i))) != 0:
 				vals = append(vals, emptyValue)
 			default:
-				l := uint64(t.FixedLen())
-				if t.FixedLen() < 0 {
+				l := uint64(fixed)
+				if fixed < 0 {
 					q := p
-					if l, p = uvAt(b, p); p == q {
-						return 0
+					if l, p = uv8(b, p); p == q {
+						if l, p = uvSlow(b, p); p == q {
+							return 0
+						}
 					}
 				}
 				if l > uint64(len(b)-p) {
@@ -392,33 +430,44 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		}
 	}
 	q := p
-	size, p := uvAt(b, p)
-	if p == q || size > uint64(len(b)-p) {
+	size, p := uv8(b, p)
+	if p == q {
+		if size, p = uvSlow(b, p); p == q {
+			return 0
+		}
+	}
+	if size > uint64(len(b)-p) {
 		return 0
 	}
 	end := p + int(size)
-	b = b[:end]
-	q = p
-	if _, p = uvAt(b, p); p == q { // previous unfiltered size
+	// previous unfiltered size: skipped, only its length matters
+	if p >= end {
 		return 0
 	}
+	p += 1 + bits.LeadingZeros8(^b[p])
 	t := &s.rd.times
 	live := EmptyLiveness
 	if flags&flagHasTimestamp != 0 {
 		q = p
-		if v, p = uvAt(b, p); p == q {
-			return 0
+		if v, p = uv8(b, p); p == q {
+			if v, p = uvSlow(b, p); p == q {
+				return 0
+			}
 		}
 		live.Timestamp = int64(uint64(t.minTS) + v)
 		if flags&flagHasTTL != 0 {
 			var w uint64
 			q = p
-			if v, p = uvAt(b, p); p == q {
-				return 0
+			if v, p = uv8(b, p); p == q {
+				if v, p = uvSlow(b, p); p == q {
+					return 0
+				}
 			}
 			q = p
-			if w, p = uvAt(b, p); p == q {
-				return 0
+			if w, p = uv8(b, p); p == q {
+				if w, p = uvSlow(b, p); p == q {
+					return 0
+				}
 			}
 			live.TTL = int32(uint32(t.minTTL) + uint32(v))
 			live.LocalExpirationTime = t.ldtOf(w)
@@ -428,12 +477,16 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	if flags&flagHasDeletion != 0 {
 		var w uint64
 		q = p
-		if v, p = uvAt(b, p); p == q {
-			return 0
+		if v, p = uv8(b, p); p == q {
+			if v, p = uvSlow(b, p); p == q {
+				return 0
+			}
 		}
 		q = p
-		if w, p = uvAt(b, p); p == q {
-			return 0
+		if w, p = uv8(b, p); p == q {
+			if w, p = uvSlow(b, p); p == q {
+				return 0
+			}
 		}
 		del = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
 	}
@@ -450,22 +503,26 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	}
 	cds := row.Columns[:n]
 	for i := range cols {
-		if p >= len(b) {
+		if p >= end {
 			return 0
 		}
 		cf := b[p]
 		p++
 		c := &cells[i]
 		c.Flags = cf
-		c.Path = nil
+		if c.Path != nil {
+			c.Path = nil
+		}
 		c.TTL = NoTTL
 		c.LocalDeletionTime = NoDeletionTime
 		if cf&CellUseRowTimestam != 0 {
 			c.Timestamp = live.Timestamp
 		} else {
 			q = p
-			if v, p = uvAt(b, p); p == q {
-				return 0
+			if v, p = uv8(b, p); p == q {
+				if v, p = uvSlow(b, p); p == q {
+					return 0
+				}
 			}
 			c.Timestamp = int64(uint64(t.minTS) + v)
 		}
@@ -473,14 +530,18 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
 		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
 			q = p
-			if v, p = uvAt(b, p); p == q {
-				return 0
+			if v, p = uv8(b, p); p == q {
+				if v, p = uvSlow(b, p); p == q {
+					return 0
+				}
 			}
 			c.LocalDeletionTime = t.ldtOf(v)
 			if cf&CellIsExpiring != 0 {
 				q = p
-				if v, p = uvAt(b, p); p == q {
-					return 0
+				if v, p = uv8(b, p); p == q {
+					if v, p = uvSlow(b, p); p == q {
+						return 0
+					}
 				}
 				c.TTL = int32(uint32(t.minTTL) + uint32(v))
 			}
@@ -490,17 +551,14 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		} else {
 			l := uint64(cols[i].fixed)
 			if cols[i].fixed < 0 {
-				if p < len(b) && b[p] < 0x80 { // one-byte length, inlined
-					l = uint64(b[p])
-					p++
-				} else {
-					q = p
+				q = p
+				if l, p = uv8(b, p); p == q {
 					if l, p = uvSlow(b, p); p == q {
 						return 0
 					}
 				}
 			}
-			if l > uint64(len(b)-p) {
+			if p > end || l > uint64(end-p) {
 				return 0
 			}
 			c.Value = b[p : p+int(l) : p+int(l)]
@@ -515,14 +573,21 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	if p != end {
 		return 0
 	}
-	row.Columns = cds
+	if len(row.Columns) != n {
+		row.Columns = cds
+	}
 	row.Liveness = live
 	row.Deletion = del
 	row.Static = false
 	row.Shadowable = false
-	s.scratch = vals
-	row.Clustering = nil
-	if len(s.ctypes) > 0 {
+	if cap(vals) != cap(s.scratch) {
+		s.scratch = vals
+	}
+	if len(s.ckFixed) == 0 {
+		row.Clustering = nil
+	} else if len(row.Clustering) == len(vals) && &row.Clustering[0] == &vals[0] {
+		// same backing array and length: nothing to write
+	} else {
 		row.Clustering = vals
 	}
 	return end
