@@ -38,6 +38,10 @@ type Scanner struct {
 	// each clustering column's fixed length (-1: length-prefixed)
 	plain   bool
 	ckFixed []int
+	// colsReady: u.Row.Columns already holds one ColumnData per regular
+	// column, live, each pointing at its cell of rd.cells, as fastRow
+	// leaves it; the general path clears it (it rewrites both)
+	colsReady bool
 
 	part        Partition
 	keyBuf      []byte
@@ -99,7 +103,8 @@ func (s *Scanner) Err() error { return s.err }
 func (s *Scanner) Partition() *Partition { return &s.part }
 
 // Unfiltered returns the current row or marker. It and the bytes it points
-// to are valid until the next call to Next or NextPartition.
+// to are valid until the next call to Next or NextPartition. Callers must
+// not modify it: the scanner reuses its slices from row to row.
 func (s *Scanner) Unfiltered() *Unfiltered { return &s.u }
 
 // Position is the current offset in the uncompressed Data.db.
@@ -121,6 +126,7 @@ const (
 // decode decodes one unit from the available window, loading more chunks
 // and retrying while it runs short. It returns the bytes consumed.
 func (s *Scanner) decode(unit int) (int, bool) {
+	s.colsReady = false
 	want := 0
 	for {
 		if want > 0 {
@@ -494,12 +500,15 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	cols := s.regs
 	n := len(cols)
 	rd := &s.rd
+	ready := s.colsReady
 	if cap(rd.cells) < n {
 		rd.cells = make([]Cell, n)
+		ready = false
 	}
 	cells := rd.cells[:n]
 	if cap(row.Columns) < n {
 		row.Columns = make([]ColumnData, n)
+		ready = false
 	}
 	cds := row.Columns[:n]
 	for i := range cols {
@@ -566,15 +575,16 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		}
 		// In steady state the column data already points at these cells:
 		// skip the pointer writes (and their write barriers).
-		if cd := &cds[i]; cd.Column != cols[i].col || len(cd.Cells) != 1 || &cd.Cells[0] != c || cd.Deletion != Live {
-			*cd = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
+		if !ready {
+			cds[i] = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
 		}
+	}
+	if !ready {
+		row.Columns = cds
+		s.colsReady = true
 	}
 	if p != end {
 		return 0
-	}
-	if len(row.Columns) != n {
-		row.Columns = cds
 	}
 	row.Liveness = live
 	row.Deletion = del
