@@ -36,8 +36,9 @@ type Scanner struct {
 	ctypes []*cql.Type
 	// plain-row fast path (fastRow): whether the schema allows it, and
 	// each clustering column's fixed length (-1: length-prefixed)
-	plain   bool
-	ckFixed []int
+	plain      bool
+	ckFixed    []int
+	ckFixedLen int // sum of ckFixed, or -1 if one is length-prefixed
 	// colsReady: u.Row.Columns already holds one ColumnData per regular
 	// column, live, each pointing at its cell of rd.cells, as fastRow
 	// leaves it; the general path clears it (it rewrites both)
@@ -78,6 +79,11 @@ func (r *Reader) Scan(ctx context.Context) (*Scanner, error) {
 	s.plain = plainSchema(s.ctypes, s.regs)
 	for _, t := range s.ctypes {
 		s.ckFixed = append(s.ckFixed, t.FixedLen())
+		if l := t.FixedLen(); l < 0 || s.ckFixedLen < 0 {
+			s.ckFixedLen = -1
+		} else {
+			s.ckFixedLen += l
+		}
 	}
 	s.times = timeDecoder{minTS: h.MinTimestamp, minLDT: uint32(h.MinLocalDeletionTime), minTTL: h.MinTTL, uintLDT: r.version.UIntDeletionTime}
 	s.rd.times = s.times
@@ -411,27 +417,19 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 				return 0
 			}
 		}
-		for i, fixed := range s.ckFixed {
-			switch {
-			case hdr&(1<<(2*uint(i)+1)) != 0:
-				vals = append(vals, nil)
-			case hdr&(1<<(2*uint(i))) != 0:
-				vals = append(vals, emptyValue)
-			default:
-				l := uint64(fixed)
-				if fixed < 0 {
-					q := p
-					if l, p = uv8(b, p); p == q {
-						if l, p = uvSlow(b, p); p == q {
-							return 0
-						}
-					}
-				}
-				if l > uint64(len(b)-p) {
-					return 0
-				}
-				vals = append(vals, b[p:p+int(l):p+int(l)])
-				p += int(l)
+		if hdr == 0 && s.ckFixedLen >= 0 {
+			// no null or empty value, all fixed-length: the common case
+			if s.ckFixedLen > len(b)-p {
+				return 0
+			}
+			for _, l := range s.ckFixed {
+				vals = append(vals, b[p:p+l:p+l])
+				p += l
+			}
+		} else {
+			vals, p = s.clusteringAt(b, p, hdr, vals)
+			if p < 0 {
+				return 0
 			}
 		}
 	}
@@ -452,7 +450,7 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	}
 	p += 1 + bits.LeadingZeros8(^b[p])
 	t := &s.rd.times
-	live := EmptyLiveness
+	live := LivenessInfo{Timestamp: NoTimestamp, LocalExpirationTime: NoDeletionTime}
 	if flags&flagHasTimestamp != 0 {
 		q = p
 		if v, p = uv8(b, p); p == q {
@@ -479,7 +477,7 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 			live.LocalExpirationTime = t.ldtOf(w)
 		}
 	}
-	del := Live
+	del := DeletionTime{MarkedForDeleteAt: NoTimestamp, LocalDeletionTime: NoDeletionTime}
 	if flags&flagHasDeletion != 0 {
 		var w uint64
 		q = p
@@ -511,80 +509,17 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		ready = false
 	}
 	cds := row.Columns[:n]
-	for i := range cols {
-		if p >= end {
-			return 0
-		}
-		cf := b[p]
-		p++
-		c := &cells[i]
-		c.Flags = cf
-		if c.Path != nil {
-			c.Path = nil
-		}
-		c.TTL = NoTTL
-		c.LocalDeletionTime = NoDeletionTime
-		if cf&CellUseRowTimestam != 0 {
-			c.Timestamp = live.Timestamp
-		} else {
-			q = p
-			if v, p = uv8(b, p); p == q {
-				if v, p = uvSlow(b, p); p == q {
-					return 0
-				}
-			}
-			c.Timestamp = int64(uint64(t.minTS) + v)
-		}
-		if cf&CellUseRowTTL != 0 {
-			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
-		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
-			q = p
-			if v, p = uv8(b, p); p == q {
-				if v, p = uvSlow(b, p); p == q {
-					return 0
-				}
-			}
-			c.LocalDeletionTime = t.ldtOf(v)
-			if cf&CellIsExpiring != 0 {
-				q = p
-				if v, p = uv8(b, p); p == q {
-					if v, p = uvSlow(b, p); p == q {
-						return 0
-					}
-				}
-				c.TTL = int32(uint32(t.minTTL) + uint32(v))
-			}
-		}
-		if cf&CellHasEmptyValue != 0 {
-			c.Value = emptyValue
-		} else {
-			l := uint64(cols[i].fixed)
-			if cols[i].fixed < 0 {
-				q = p
-				if l, p = uv8(b, p); p == q {
-					if l, p = uvSlow(b, p); p == q {
-						return 0
-					}
-				}
-			}
-			if p > end || l > uint64(end-p) {
-				return 0
-			}
-			c.Value = b[p : p+int(l) : p+int(l)]
-			p += int(l)
-		}
-		// In steady state the column data already points at these cells:
-		// skip the pointer writes (and their write barriers).
-		if !ready {
+	if plainCells(b, p, end, cols, cells, &live, t) != end {
+		return 0
+	}
+	// In steady state the column data already points at these cells:
+	// skip the pointer writes (and their write barriers).
+	if !ready {
+		for i := range cols {
 			cds[i] = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
 		}
-	}
-	if !ready {
 		row.Columns = cds
 		s.colsReady = true
-	}
-	if p != end {
-		return 0
 	}
 	row.Liveness = live
 	row.Deletion = del
@@ -601,6 +536,111 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		row.Clustering = vals
 	}
 	return end
+}
+
+// clusteringAt reads the clustering values after their header block hdr
+// (fastRow's general case: null or empty values, or length-prefixed
+// types). It returns the values and the new position, or -1 to leave the
+// row to the general path.
+func (s *Scanner) clusteringAt(b []byte, p int, hdr uint64, vals [][]byte) ([][]byte, int) {
+	for i, fixed := range s.ckFixed {
+		switch {
+		case hdr&(1<<(2*uint(i)+1)) != 0:
+			vals = append(vals, nil)
+		case hdr&(1<<(2*uint(i))) != 0:
+			vals = append(vals, emptyValue)
+		default:
+			l := uint64(fixed)
+			if fixed < 0 {
+				q := p
+				if l, p = uv8(b, p); p == q {
+					if l, p = uvSlow(b, p); p == q {
+						return vals, -1
+					}
+				}
+			}
+			if l > uint64(len(b)-p) {
+				return vals, -1
+			}
+			vals = append(vals, b[p:p+int(l):p+int(l)])
+			p += int(l)
+		}
+	}
+	return vals, p
+}
+
+// plainCells decodes the cells of a plain row, one per column, into cells,
+// from b[p:] up to end (fastRow's cell loop, kept apart so that its few
+// live values stay in registers). It returns the position after the last
+// cell, or -1 to leave the row to the general path.
+func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *LivenessInfo, t *timeDecoder) int {
+	var v uint64
+	var q int
+	cells = cells[:len(cols)]
+	for i := range cols {
+		if p >= end {
+			return -1
+		}
+		cf := b[p]
+		p++
+		c := &cells[i]
+		c.Flags = cf
+		if c.Path != nil {
+			c.Path = nil
+		}
+		c.TTL = NoTTL
+		c.LocalDeletionTime = NoDeletionTime
+		if cf&CellUseRowTimestam != 0 {
+			c.Timestamp = live.Timestamp
+		} else {
+			q = p
+			if v, p = uv8(b, p); p == q {
+				if v, p = uvSlow(b, p); p == q {
+					return -1
+				}
+			}
+			c.Timestamp = int64(uint64(t.minTS) + v)
+		}
+		if cf&CellUseRowTTL != 0 {
+			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
+		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
+			q = p
+			if v, p = uv8(b, p); p == q {
+				if v, p = uvSlow(b, p); p == q {
+					return -1
+				}
+			}
+			c.LocalDeletionTime = t.ldtOf(v)
+			if cf&CellIsExpiring != 0 {
+				q = p
+				if v, p = uv8(b, p); p == q {
+					if v, p = uvSlow(b, p); p == q {
+						return -1
+					}
+				}
+				c.TTL = int32(uint32(t.minTTL) + uint32(v))
+			}
+		}
+		if cf&CellHasEmptyValue != 0 {
+			c.Value = emptyValue
+		} else {
+			l := uint64(cols[i].fixed)
+			if cols[i].fixed < 0 {
+				q = p
+				if l, p = uv8(b, p); p == q {
+					if l, p = uvSlow(b, p); p == q {
+						return -1
+					}
+				}
+			}
+			if p > end || l > uint64(end-p) {
+				return -1
+			}
+			c.Value = b[p : p+int(l) : p+int(l)]
+			p += int(l)
+		}
+	}
+	return p
 }
 
 // skipUnfiltered consumes the next unfiltered (or the end of partition).
