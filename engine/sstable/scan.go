@@ -344,8 +344,10 @@ func (s *Scanner) Next() bool {
 
 // uv8 reads an unsigned vint of up to 8 bytes at b[p:] from one big-endian
 // load when 8 bytes are available, returning the value and the new
-// position; otherwise it returns p unchanged and the caller falls back to
-// uvSlow. It calls nothing, so the compiler inlines it at each call site.
+// position; otherwise (fewer than 8 bytes left in the window, or a 9-byte
+// vint) it returns p unchanged and the fast path leaves the row to the
+// general path. It calls nothing, so the compiler inlines it at each call
+// site, and the fast path's loops make no calls at all.
 func uv8(b []byte, p int) (uint64, int) {
 	if uint(p)+8 <= uint(len(b)) {
 		x := binary.BigEndian.Uint64(b[p:])
@@ -357,26 +359,6 @@ func uv8(b []byte, p int) (uint64, int) {
 		}
 	}
 	return 0, p
-}
-
-// uvSlow reads an unsigned vint at b[p:], returning the value and the new
-// position, or p unchanged when b is too short (the callers then bail out).
-func uvSlow(b []byte, p int) (uint64, int) {
-	if p+9 <= len(b) && p >= 0 {
-		first := b[p]
-		extra := bits.LeadingZeros8(^first)
-		v := binary.BigEndian.Uint64(b[p+1:])
-		if extra == 8 {
-			return v, p + 9
-		}
-		v >>= uint(64 - 8*extra)
-		return uint64(first&(0xff>>extra))<<(8*uint(extra)) | v, p + 1 + extra
-	}
-	if p < 0 || p >= len(b) {
-		return 0, p
-	}
-	v, n := cql.Uvarint(b[p:])
-	return v, p + n
 }
 
 // plainSchema reports whether the regular columns and clustering allow the
@@ -413,9 +395,7 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		var hdr uint64
 		q := p
 		if hdr, p = uv8(b, p); p == q {
-			if hdr, p = uvSlow(b, p); p == q {
-				return 0
-			}
+			return 0
 		}
 		if hdr == 0 && s.ckFixedLen >= 0 {
 			// no null or empty value, all fixed-length: the common case
@@ -436,9 +416,7 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	q := p
 	size, p := uv8(b, p)
 	if p == q {
-		if size, p = uvSlow(b, p); p == q {
-			return 0
-		}
+		return 0
 	}
 	if size > uint64(len(b)-p) {
 		return 0
@@ -454,24 +432,18 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	if flags&flagHasTimestamp != 0 {
 		q = p
 		if v, p = uv8(b, p); p == q {
-			if v, p = uvSlow(b, p); p == q {
-				return 0
-			}
+			return 0
 		}
 		live.Timestamp = int64(uint64(t.minTS) + v)
 		if flags&flagHasTTL != 0 {
 			var w uint64
 			q = p
 			if v, p = uv8(b, p); p == q {
-				if v, p = uvSlow(b, p); p == q {
-					return 0
-				}
+				return 0
 			}
 			q = p
 			if w, p = uv8(b, p); p == q {
-				if w, p = uvSlow(b, p); p == q {
-					return 0
-				}
+				return 0
 			}
 			live.TTL = int32(uint32(t.minTTL) + uint32(v))
 			live.LocalExpirationTime = t.ldtOf(w)
@@ -482,15 +454,11 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		var w uint64
 		q = p
 		if v, p = uv8(b, p); p == q {
-			if v, p = uvSlow(b, p); p == q {
-				return 0
-			}
+			return 0
 		}
 		q = p
 		if w, p = uv8(b, p); p == q {
-			if w, p = uvSlow(b, p); p == q {
-				return 0
-			}
+			return 0
 		}
 		del = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
 	}
@@ -554,9 +522,7 @@ func (s *Scanner) clusteringAt(b []byte, p int, hdr uint64, vals [][]byte) ([][]
 			if fixed < 0 {
 				q := p
 				if l, p = uv8(b, p); p == q {
-					if l, p = uvSlow(b, p); p == q {
-						return vals, -1
-					}
+					return vals, -1
 				}
 			}
 			if l > uint64(len(b)-p) {
@@ -595,9 +561,7 @@ func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *Livene
 		} else {
 			q = p
 			if v, p = uv8(b, p); p == q {
-				if v, p = uvSlow(b, p); p == q {
-					return -1
-				}
+				return -1
 			}
 			c.Timestamp = int64(uint64(t.minTS) + v)
 		}
@@ -606,17 +570,13 @@ func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *Livene
 		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
 			q = p
 			if v, p = uv8(b, p); p == q {
-				if v, p = uvSlow(b, p); p == q {
-					return -1
-				}
+				return -1
 			}
 			c.LocalDeletionTime = t.ldtOf(v)
 			if cf&CellIsExpiring != 0 {
 				q = p
 				if v, p = uv8(b, p); p == q {
-					if v, p = uvSlow(b, p); p == q {
-						return -1
-					}
+					return -1
 				}
 				c.TTL = int32(uint32(t.minTTL) + uint32(v))
 			}
@@ -628,9 +588,7 @@ func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *Livene
 			if cols[i].fixed < 0 {
 				q = p
 				if l, p = uv8(b, p); p == q {
-					if l, p = uvSlow(b, p); p == q {
-						return -1
-					}
+					return -1
 				}
 			}
 			if p > end || l > uint64(end-p) {
