@@ -34,6 +34,15 @@ type Scanner struct {
 	stats  []colInfo
 	regs   []colInfo
 	ctypes []*cql.Type
+	// plain-row fast path (fastRow): whether the schema allows it, and
+	// each clustering column's fixed length (-1: length-prefixed)
+	plain      bool
+	ckFixed    []int
+	ckFixedLen int // sum of ckFixed, or -1 if one is length-prefixed
+	// colsReady: u.Row.Columns already holds one ColumnData per regular
+	// column, live, each pointing at its cell of rd.cells, as fastRow
+	// leaves it; the general path clears it (it rewrites both)
+	colsReady bool
 
 	part        Partition
 	keyBuf      []byte
@@ -67,6 +76,15 @@ func (r *Reader) Scan(ctx context.Context) (*Scanner, error) {
 	h := &r.stats.Header
 	s := &Scanner{r: r, header: h, uint: r.version.UIntDeletionTime, ctypes: h.ClusteringTypes,
 		stats: makeColInfo(h.Statics), regs: makeColInfo(h.Regulars), stopAt: r.comp.DataLength}
+	s.plain = plainSchema(s.ctypes, s.regs)
+	for _, t := range s.ctypes {
+		s.ckFixed = append(s.ckFixed, t.FixedLen())
+		if l := t.FixedLen(); l < 0 || s.ckFixedLen < 0 {
+			s.ckFixedLen = -1
+		} else {
+			s.ckFixedLen += l
+		}
+	}
 	s.times = timeDecoder{minTS: h.MinTimestamp, minLDT: uint32(h.MinLocalDeletionTime), minTTL: h.MinTTL, uintLDT: r.version.UIntDeletionTime}
 	s.rd.times = s.times
 	s.ds = dataStream{cr: cr, end: r.comp.DataLength}
@@ -91,7 +109,8 @@ func (s *Scanner) Err() error { return s.err }
 func (s *Scanner) Partition() *Partition { return &s.part }
 
 // Unfiltered returns the current row or marker. It and the bytes it points
-// to are valid until the next call to Next or NextPartition.
+// to are valid until the next call to Next or NextPartition. Callers must
+// not modify it: the scanner reuses its slices from row to row.
 func (s *Scanner) Unfiltered() *Unfiltered { return &s.u }
 
 // Position is the current offset in the uncompressed Data.db.
@@ -113,6 +132,7 @@ const (
 // decode decodes one unit from the available window, loading more chunks
 // and retrying while it runs short. It returns the bytes consumed.
 func (s *Scanner) decode(unit int) (int, bool) {
+	s.colsReady = false
 	want := 0
 	for {
 		if want > 0 {
@@ -322,117 +342,122 @@ func (s *Scanner) Next() bool {
 	return true
 }
 
-// uvAt reads an unsigned vint at b[p:], returning the value and the new
-// position, or p unchanged when b is too short (the callers then bail out).
-func uvAt(b []byte, p int) (uint64, int) {
-	if uint(p) < uint(len(b)) && b[p] < 0x80 {
-		return uint64(b[p]), p + 1
+// uv8 reads an unsigned vint of up to 8 bytes at b[p:] from one big-endian
+// load when 8 bytes are available, returning the value and the new
+// position; otherwise (fewer than 8 bytes left in the window, or a 9-byte
+// vint) it returns p unchanged and the fast path leaves the row to the
+// general path. It calls nothing, so the compiler inlines it at each call
+// site, and the fast path's loops make no calls at all.
+func uv8(b []byte, p int) (uint64, int) {
+	if uint(p)+8 <= uint(len(b)) {
+		x := binary.BigEndian.Uint64(b[p:])
+		if int64(x) >= 0 { // one byte
+			return x >> 56, p + 1
+		}
+		if k := uint(bits.LeadingZeros64(^x)); k < 8 { // k extra bytes
+			return x >> (56 - 8*k) & (1<<(7*k+7) - 1), p + 1 + int(k)
+		}
 	}
-	return uvSlow(b, p)
+	return 0, p
 }
 
-func uvSlow(b []byte, p int) (uint64, int) {
-	if p+9 <= len(b) && p >= 0 {
-		first := b[p]
-		extra := bits.LeadingZeros8(^first)
-		v := binary.BigEndian.Uint64(b[p+1:])
-		if extra == 8 {
-			return v, p + 9
+// plainSchema reports whether the regular columns and clustering allow the
+// plain-row fast path: at most 32 clustering columns (one header block),
+// no complex regular column.
+func plainSchema(ctypes []*cql.Type, regs []colInfo) bool {
+	if len(ctypes) > 32 {
+		return false
+	}
+	for i := range regs {
+		if regs[i].complex {
+			return false
 		}
-		v >>= uint(64 - 8*extra)
-		return uint64(first&(0xff>>extra))<<(8*uint(extra)) | v, p + 1 + extra
 	}
-	if p < 0 || p >= len(b) {
-		return 0, p
-	}
-	v, n := cql.Uvarint(b[p:])
-	return v, p + n
+	return true
 }
 
 // fastRow decodes a plain row — all columns present and simple, no
 // extension flags, whole in b — with local cursors and no error plumbing.
 // It returns the bytes consumed, or 0 to leave the row to the general path
-// (which also reports corruption).
+// (which also reports corruption). Vints may be read with 8-byte loads that
+// look past the row's end (never past b); every position is checked against
+// the row's end before a value is sliced, and the row must end exactly at
+// its stored size.
 func (s *Scanner) fastRow(b []byte, row *Row) int {
 	flags := b[0]
-	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns ||
-		len(s.ctypes) > 32 || !s.rd.allSimple(s.regs) {
+	if flags&(flagEndOfPartition|flagIsMarker|flagExtension|flagHasComplexDeletion|flagHasAllColumns) != flagHasAllColumns || !s.plain {
 		return 0
 	}
 	p := 1
 	var v uint64
 	vals := s.scratch[:0]
-	if len(s.ctypes) > 0 {
+	if len(s.ckFixed) > 0 {
 		var hdr uint64
-		if len(b) > 1 && b[1] < 0x80 {
-			hdr, p = uint64(b[1]), 2
-		} else if hdr, p = uvSlow(b, p); p == 1 {
+		q := p
+		if hdr, p = uv8(b, p); p == q {
 			return 0
 		}
-		for i, t := range s.ctypes {
-			switch {
-			case hdr&(1<<(2*uint(i)+1)) != 0:
-				vals = append(vals, nil)
-			case hdr&(1<<(2*uint(i))) != 0:
-				vals = append(vals, emptyValue)
-			default:
-				l := uint64(t.FixedLen())
-				if t.FixedLen() < 0 {
-					q := p
-					if l, p = uvAt(b, p); p == q {
-						return 0
-					}
-				}
-				if l > uint64(len(b)-p) {
-					return 0
-				}
-				vals = append(vals, b[p:p+int(l):p+int(l)])
-				p += int(l)
+		if hdr == 0 && s.ckFixedLen >= 0 {
+			// no null or empty value, all fixed-length: the common case
+			if s.ckFixedLen > len(b)-p {
+				return 0
+			}
+			for _, l := range s.ckFixed {
+				vals = append(vals, b[p:p+l:p+l])
+				p += l
+			}
+		} else {
+			vals, p = s.clusteringAt(b, p, hdr, vals)
+			if p < 0 {
+				return 0
 			}
 		}
 	}
 	q := p
-	size, p := uvAt(b, p)
-	if p == q || size > uint64(len(b)-p) {
+	size, p := uv8(b, p)
+	if p == q {
+		return 0
+	}
+	if size > uint64(len(b)-p) {
 		return 0
 	}
 	end := p + int(size)
-	b = b[:end]
-	q = p
-	if _, p = uvAt(b, p); p == q { // previous unfiltered size
+	// previous unfiltered size: skipped, only its length matters
+	if p >= end {
 		return 0
 	}
+	p += 1 + bits.LeadingZeros8(^b[p])
 	t := &s.rd.times
-	live := EmptyLiveness
+	live := LivenessInfo{Timestamp: NoTimestamp, LocalExpirationTime: NoDeletionTime}
 	if flags&flagHasTimestamp != 0 {
 		q = p
-		if v, p = uvAt(b, p); p == q {
+		if v, p = uv8(b, p); p == q {
 			return 0
 		}
 		live.Timestamp = int64(uint64(t.minTS) + v)
 		if flags&flagHasTTL != 0 {
 			var w uint64
 			q = p
-			if v, p = uvAt(b, p); p == q {
+			if v, p = uv8(b, p); p == q {
 				return 0
 			}
 			q = p
-			if w, p = uvAt(b, p); p == q {
+			if w, p = uv8(b, p); p == q {
 				return 0
 			}
 			live.TTL = int32(uint32(t.minTTL) + uint32(v))
 			live.LocalExpirationTime = t.ldtOf(w)
 		}
 	}
-	del := Live
+	del := DeletionTime{MarkedForDeleteAt: NoTimestamp, LocalDeletionTime: NoDeletionTime}
 	if flags&flagHasDeletion != 0 {
 		var w uint64
 		q = p
-		if v, p = uvAt(b, p); p == q {
+		if v, p = uv8(b, p); p == q {
 			return 0
 		}
 		q = p
-		if w, p = uvAt(b, p); p == q {
+		if w, p = uv8(b, p); p == q {
 			return 0
 		}
 		del = DeletionTime{int64(uint64(t.minTS) + v), t.ldtOf(w)}
@@ -441,31 +466,102 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	cols := s.regs
 	n := len(cols)
 	rd := &s.rd
+	ready := s.colsReady
 	if cap(rd.cells) < n {
 		rd.cells = make([]Cell, n)
+		ready = false
 	}
 	cells := rd.cells[:n]
 	if cap(row.Columns) < n {
 		row.Columns = make([]ColumnData, n)
+		ready = false
 	}
 	cds := row.Columns[:n]
+	if plainCells(b, p, end, cols, cells, &live, t) != end {
+		return 0
+	}
+	// In steady state the column data already points at these cells:
+	// skip the pointer writes (and their write barriers).
+	if !ready {
+		for i := range cols {
+			cds[i] = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
+		}
+		row.Columns = cds
+		s.colsReady = true
+	}
+	row.Liveness = live
+	row.Deletion = del
+	row.Static = false
+	row.Shadowable = false
+	if cap(vals) != cap(s.scratch) {
+		s.scratch = vals
+	}
+	if len(s.ckFixed) == 0 {
+		row.Clustering = nil
+	} else if len(row.Clustering) == len(vals) && &row.Clustering[0] == &vals[0] {
+		// same backing array and length: nothing to write
+	} else {
+		row.Clustering = vals
+	}
+	return end
+}
+
+// clusteringAt reads the clustering values after their header block hdr
+// (fastRow's general case: null or empty values, or length-prefixed
+// types). It returns the values and the new position, or -1 to leave the
+// row to the general path.
+func (s *Scanner) clusteringAt(b []byte, p int, hdr uint64, vals [][]byte) ([][]byte, int) {
+	for i, fixed := range s.ckFixed {
+		switch {
+		case hdr&(1<<(2*uint(i)+1)) != 0:
+			vals = append(vals, nil)
+		case hdr&(1<<(2*uint(i))) != 0:
+			vals = append(vals, emptyValue)
+		default:
+			l := uint64(fixed)
+			if fixed < 0 {
+				q := p
+				if l, p = uv8(b, p); p == q {
+					return vals, -1
+				}
+			}
+			if l > uint64(len(b)-p) {
+				return vals, -1
+			}
+			vals = append(vals, b[p:p+int(l):p+int(l)])
+			p += int(l)
+		}
+	}
+	return vals, p
+}
+
+// plainCells decodes the cells of a plain row, one per column, into cells,
+// from b[p:] up to end (fastRow's cell loop, kept apart so that its few
+// live values stay in registers). It returns the position after the last
+// cell, or -1 to leave the row to the general path.
+func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *LivenessInfo, t *timeDecoder) int {
+	var v uint64
+	var q int
+	cells = cells[:len(cols)]
 	for i := range cols {
-		if p >= len(b) {
-			return 0
+		if p >= end {
+			return -1
 		}
 		cf := b[p]
 		p++
 		c := &cells[i]
 		c.Flags = cf
-		c.Path = nil
+		if c.Path != nil {
+			c.Path = nil
+		}
 		c.TTL = NoTTL
 		c.LocalDeletionTime = NoDeletionTime
 		if cf&CellUseRowTimestam != 0 {
 			c.Timestamp = live.Timestamp
 		} else {
 			q = p
-			if v, p = uvAt(b, p); p == q {
-				return 0
+			if v, p = uv8(b, p); p == q {
+				return -1
 			}
 			c.Timestamp = int64(uint64(t.minTS) + v)
 		}
@@ -473,14 +569,14 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 			c.TTL, c.LocalDeletionTime = live.TTL, live.LocalExpirationTime
 		} else if cf&(CellIsDeleted|CellIsExpiring) != 0 {
 			q = p
-			if v, p = uvAt(b, p); p == q {
-				return 0
+			if v, p = uv8(b, p); p == q {
+				return -1
 			}
 			c.LocalDeletionTime = t.ldtOf(v)
 			if cf&CellIsExpiring != 0 {
 				q = p
-				if v, p = uvAt(b, p); p == q {
-					return 0
+				if v, p = uv8(b, p); p == q {
+					return -1
 				}
 				c.TTL = int32(uint32(t.minTTL) + uint32(v))
 			}
@@ -490,42 +586,19 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 		} else {
 			l := uint64(cols[i].fixed)
 			if cols[i].fixed < 0 {
-				if p < len(b) && b[p] < 0x80 { // one-byte length, inlined
-					l = uint64(b[p])
-					p++
-				} else {
-					q = p
-					if l, p = uvSlow(b, p); p == q {
-						return 0
-					}
+				q = p
+				if l, p = uv8(b, p); p == q {
+					return -1
 				}
 			}
-			if l > uint64(len(b)-p) {
-				return 0
+			if p > end || l > uint64(end-p) {
+				return -1
 			}
 			c.Value = b[p : p+int(l) : p+int(l)]
 			p += int(l)
 		}
-		// In steady state the column data already points at these cells:
-		// skip the pointer writes (and their write barriers).
-		if cd := &cds[i]; cd.Column != cols[i].col || len(cd.Cells) != 1 || &cd.Cells[0] != c || cd.Deletion != Live {
-			*cd = ColumnData{Column: cols[i].col, Cells: cells[i : i+1 : i+1], Deletion: Live}
-		}
 	}
-	if p != end {
-		return 0
-	}
-	row.Columns = cds
-	row.Liveness = live
-	row.Deletion = del
-	row.Static = false
-	row.Shadowable = false
-	s.scratch = vals
-	row.Clustering = nil
-	if len(s.ctypes) > 0 {
-		row.Clustering = vals
-	}
-	return end
+	return p
 }
 
 // skipUnfiltered consumes the next unfiltered (or the end of partition).
