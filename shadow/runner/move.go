@@ -10,29 +10,30 @@ import (
 	"github.com/cassmove/shadow/engine/move"
 	"github.com/cassmove/shadow/engine/objstore"
 	"github.com/cassmove/shadow/engine/sink"
+	"github.com/cassmove/shadow/shadow/datasets"
 	"github.com/cassmove/shadow/shadow/metrics"
 )
 
-// job is the engine job of the run: the dataset's source, read as of the
-// run's as-of instant, with TTLs expired at the dataset's TTL reference (zero
-// for the default, the backup's snapshot time, which the engine resolves).
-func (x *run) job() move.Job {
-	s := x.d.Source
+// job is the engine job of dataset d: its source, read as of asOf, with TTLs
+// expired at the dataset's TTL reference (zero for the default, the backup's
+// snapshot time, which the engine resolves); start is when the run started.
+func (r *Runner) job(d datasets.Dataset, asOf, start time.Time) move.Job {
+	s := d.Source
 	return move.Job{
 		Store:            s.URI,
-		S3:               x.r.New.S3,
-		Observer:         x.r.observer(),
+		S3:               r.New.S3,
+		Observer:         r.observer(),
 		Layout:           s.Layout,
 		Cluster:          s.Cluster,
 		Keyspace:         s.Keyspace,
 		Table:            s.Table,
-		Connector:        x.d.Connector.Name,
-		ConnectorOptions: x.d.Connector.Options,
-		AsOf:             x.asOf,
+		Connector:        d.Connector.Name,
+		ConnectorOptions: d.Connector.Options,
+		AsOf:             asOf,
 		SnapshotWindow:   s.Window(),
 		Consistency:      s.Consistency,
 		DC:               s.DC,
-		TTLReference:     s.TTLReferenceTime(time.Time{}, x.asOf, x.started),
+		TTLReference:     s.TTLReferenceTime(time.Time{}, asOf, start),
 		// No provenance columns: C has none, and a column on one side only is a
 		// schema mismatch (contracts §2).
 		Provenance: false,
@@ -47,7 +48,7 @@ func (x *run) move(ctx context.Context) error {
 		return fmt.Errorf("new catalog: %w", err)
 	}
 	ref := x.d.NewTable()
-	res, err := move.Run(ctx, x.job(), move.Destination{
+	res, err := move.Run(ctx, x.r.job(x.d, x.asOf, x.started), move.Destination{
 		Catalog:    cat,
 		Table:      ref,
 		Mode:       sink.Overwrite,
@@ -82,13 +83,11 @@ func (r *Runner) Execute(ctx context.Context, dataset string, table lake.TableRe
 		return nil, err
 	}
 	now := r.now()
-	x := &run{r: r, d: d, started: now, sched: now}
-	x.asOf = d.Source.AsOfTime(now, now)
 	cat, err := r.catalog(ctx, r.Legacy)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	return move.Run(ctx, x.job(), move.Destination{
+	return move.Run(ctx, r.job(d, d.Source.AsOfTime(now, now), now), move.Destination{
 		Catalog:    cat,
 		Table:      table,
 		Mode:       sink.Overwrite,

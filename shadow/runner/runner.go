@@ -112,9 +112,7 @@ type run struct {
 	res      *Result
 	w        *investigations.RunWriter
 	started  time.Time
-	sched    time.Time
 	asOf     time.Time
-	ttlRef   time.Time
 	legacy   diff.Source
 	newSrc   diff.Source
 	stageDur map[string]time.Duration
@@ -133,14 +131,12 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	now := r.now()
-	x := &run{r: r, d: d, started: now, sched: req.Scheduled, stageDur: map[string]time.Duration{}}
-	night := ""
+	// An ad-hoc run is scheduled at its start and has no night.
+	sched, night := now, ""
 	if !req.Scheduled.IsZero() {
-		night = datasets.Night(req.Scheduled)
-	} else {
-		x.sched = now
+		sched, night = req.Scheduled, datasets.Night(req.Scheduled)
 	}
-	x.asOf = d.Source.AsOfTime(x.sched, now)
+	x := &run{r: r, d: d, started: now, asOf: d.Source.AsOfTime(sched, now), stageDur: map[string]time.Duration{}}
 	// The run is recorded even when ctx is already cancelled: it then ends
 	// at once as aborted, so a shutdown leaves a trace of what it stopped.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
