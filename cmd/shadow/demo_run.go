@@ -100,11 +100,7 @@ func runDemo(ctx context.Context, world *demo.World) (*demoReport, error) {
 		return nil, err
 	}
 	defer store.Close()
-	mcfg := metrics.Config{}
-	for _, d := range ds.Datasets {
-		mcfg.Datasets = append(mcfg.Datasets, metrics.Dataset{Name: d.Name, SchedulePeriod: d.SchedulePeriod()})
-	}
-	m, err := metrics.New(mcfg)
+	m, err := metrics.New(metricsConfig(ds, false))
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +108,7 @@ func runDemo(ctx context.Context, world *demo.World) (*demoReport, error) {
 	rep := &demoReport{World: world}
 	now := time.Now().UTC()
 	for _, d := range ds.Datasets {
-		res, err := r.Run(ctx, runner.Request{Dataset: d.Name, Scheduled: latestScheduled(d, now)})
+		res, err := r.Run(ctx, runner.Request{Dataset: d.Name, Scheduled: d.Latest(now)})
 		if err != nil {
 			return nil, err
 		}

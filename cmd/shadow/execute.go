@@ -79,14 +79,10 @@ failed (or the legacy path alone failed).`,
 				// Safe default: without a readable registry the answer is
 				// LEGACY, never a guess of MOVE_DATA.
 				fmt.Fprintf(stderr, "shadow execute: the decider's registry cannot be read, the legacy path runs: %v\n", err)
-				dec = decider.Unavailable(err, decider.Options{Datasets: ds, Policy: pol})
+				dec = decider.Unavailable(err, deciderOptions(pol, ds, nil))
 			default:
 				defer store.Close()
-				opts := decider.Options{Datasets: ds, Policy: pol, Metrics: r.Metrics}
-				if r.Notifier != nil {
-					opts.Alerts = r.Notifier
-				}
-				dec = decider.New(store, opts)
+				dec = decider.New(store, deciderOptions(pol, ds, r))
 			}
 			push := func() {
 				if r == nil {

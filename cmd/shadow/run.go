@@ -64,17 +64,7 @@ func newRunner(ctx context.Context, f *runFlags, ds *datasets.File, daemon bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	mcfg := metrics.Config{ProcessMetrics: daemon}
-	cohorts := map[string]bool{}
-	for _, d := range ds.Datasets {
-		mcfg.Datasets = append(mcfg.Datasets, metrics.Dataset{Name: d.Name, SchedulePeriod: d.SchedulePeriod()})
-		cohorts[d.EffectiveCohort()] = true
-	}
-	for c := range cohorts {
-		mcfg.Cohorts = append(mcfg.Cohorts, c)
-	}
-	sort.Strings(mcfg.Cohorts)
-	m, err := metrics.New(mcfg)
+	m, err := metrics.New(metricsConfig(ds, daemon))
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -149,9 +139,9 @@ incomplete backup, schema mismatch), 3 a runtime failure.`,
 				if err != nil {
 					return usageError{fmt.Errorf("--night %q: want a date like 2026-11-24", night)}
 				}
-				scheduled = scheduledOn(d, day)
+				scheduled = d.ScheduledOn(day)
 			default:
-				scheduled = latestScheduled(d, time.Now().UTC())
+				scheduled = d.Latest(time.Now().UTC())
 			}
 			r, store, err := newRunner(ctx, &f, ds, false)
 			if err != nil {
@@ -236,34 +226,6 @@ func joinIDs(ids []int64) string {
 		s[i] = fmt.Sprintf("#%d", id)
 	}
 	return strings.Join(s, ", ")
-}
-
-// latestScheduled is d's latest scheduled time at or before now.
-func latestScheduled(d datasets.Dataset, now time.Time) time.Time {
-	period := d.SchedulePeriod()
-	if period < time.Hour {
-		period = time.Hour
-	}
-	t := d.Next(now.Add(-2 * period))
-	last := t
-	for !t.IsZero() && !t.After(now) {
-		last = t
-		t = d.Next(t)
-	}
-	if last.After(now) || last.IsZero() {
-		return now
-	}
-	return last
-}
-
-// scheduledOn is d's first scheduled time on day (UTC), or day's midnight
-// when the schedule has none that day.
-func scheduledOn(d datasets.Dataset, day time.Time) time.Time {
-	t := d.Next(day.Add(-time.Nanosecond))
-	if t.IsZero() || datasets.Night(t) != datasets.Night(day) {
-		return day
-	}
-	return t
 }
 
 func pickString(flag, cfg string) string {
@@ -351,11 +313,7 @@ func serveDecider(r *runner.Runner, store *investigations.Store, ds *datasets.Fi
 	if err != nil {
 		return nil, usageError{err}
 	}
-	opts := decider.Options{Datasets: ds, Policy: pol, Metrics: r.Metrics}
-	if r.Notifier != nil {
-		opts.Alerts = r.Notifier
-	}
-	d := decider.New(store, opts)
+	d := decider.New(store, deciderOptions(pol, ds, r))
 	r.AfterRun = func(ctx context.Context, res *runner.Result) error {
 		ch, err := d.AfterRun(ctx, res.Dataset, res.Status)
 		if err != nil {
@@ -367,4 +325,34 @@ func serveDecider(r *runner.Runner, store *investigations.Store, ds *datasets.Fi
 		return nil
 	}
 	return d, nil
+}
+
+// deciderOptions are the options of a decider that runs beside runner r (nil
+// for none): r's metrics, and r's notifier when alerts are configured (a nil
+// *alert.Notifier must not become a non-nil Alerts interface).
+func deciderOptions(pol decider.Policy, ds *datasets.File, r *runner.Runner) decider.Options {
+	opts := decider.Options{Datasets: ds, Policy: pol}
+	if r != nil {
+		opts.Metrics = r.Metrics
+		if r.Notifier != nil {
+			opts.Alerts = r.Notifier
+		}
+	}
+	return opts
+}
+
+// metricsConfig initialises the series of every dataset and cohort of ds;
+// daemon adds the Go runtime and process collectors.
+func metricsConfig(ds *datasets.File, daemon bool) metrics.Config {
+	cfg := metrics.Config{ProcessMetrics: daemon}
+	cohorts := map[string]bool{}
+	for _, d := range ds.Datasets {
+		cfg.Datasets = append(cfg.Datasets, metrics.Dataset{Name: d.Name, SchedulePeriod: d.SchedulePeriod()})
+		cohorts[d.EffectiveCohort()] = true
+	}
+	for c := range cohorts {
+		cfg.Cohorts = append(cfg.Cohorts, c)
+	}
+	sort.Strings(cfg.Cohorts)
+	return cfg
 }

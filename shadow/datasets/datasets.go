@@ -243,6 +243,35 @@ func (d Dataset) Next(t time.Time) time.Time {
 	return d.sched.Next(t.UTC())
 }
 
+// Latest returns the latest scheduled time at or before now: the night a
+// run started now belongs to. With no scheduled time in reach it is now.
+func (d Dataset) Latest(now time.Time) time.Time {
+	period := d.SchedulePeriod()
+	if period < time.Hour {
+		period = time.Hour
+	}
+	t := d.Next(now.Add(-2 * period))
+	last := t
+	for !t.IsZero() && !t.After(now) {
+		last = t
+		t = d.Next(t)
+	}
+	if last.After(now) || last.IsZero() {
+		return now
+	}
+	return last
+}
+
+// ScheduledOn returns the first scheduled time on day (UTC), or day's
+// midnight when the schedule has none that day.
+func (d Dataset) ScheduledOn(day time.Time) time.Time {
+	t := d.Next(day.Add(-time.Nanosecond))
+	if t.IsZero() || Night(t) != Night(day) {
+		return day
+	}
+	return t
+}
+
 // Night is the run night of a scheduled time: its date in UTC (contracts §6).
 func Night(scheduled time.Time) string { return scheduled.UTC().Format("2006-01-02") }
 

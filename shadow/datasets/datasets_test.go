@@ -373,3 +373,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The run night of a dataset: the latest scheduled time at or before now,
+// and the scheduled time of a given day.
+func TestLatestAndScheduledOn(t *testing.T) {
+	f, err := Parse([]byte(good), "datasets.yaml", stores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, _ := f.Get("orders") // nightly at 02:00 UTC
+	events, _ := f.Get("events") // 01:30 UTC, Monday to Friday
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name string
+		got  time.Time
+		want string
+	}{
+		{"nightly, after 02:00", orders.Latest(at("2026-11-24T10:00:00Z")), "2026-11-24T02:00:00Z"},
+		{"nightly, before 02:00", orders.Latest(at("2026-11-24T01:00:00Z")), "2026-11-23T02:00:00Z"},
+		{"nightly, at 02:00", orders.Latest(at("2026-11-24T02:00:00Z")), "2026-11-24T02:00:00Z"},
+		{"weekdays, on Sunday", events.Latest(at("2026-11-29T12:00:00Z")), "2026-11-27T01:30:00Z"}, // Friday's
+		{"weekdays, on Tuesday", events.Latest(at("2026-11-24T12:00:00Z")), "2026-11-24T01:30:00Z"},
+		{"nightly, a day", orders.ScheduledOn(at("2026-11-24T00:00:00Z")), "2026-11-24T02:00:00Z"},
+		{"weekdays, a Sunday", events.ScheduledOn(at("2026-11-29T00:00:00Z")), "2026-11-29T00:00:00Z"},
+		{"weekdays, a Monday", events.ScheduledOn(at("2026-11-30T00:00:00Z")), "2026-11-30T01:30:00Z"},
+	} {
+		if !c.got.Equal(at(c.want)) {
+			t.Errorf("%s: %s, want %s", c.name, c.got.Format(time.RFC3339), c.want)
+		}
+	}
+}
