@@ -256,7 +256,7 @@ func BenchmarkSSTable(b *testing.B) {
 	})
 }
 
-// BenchmarkRowParse times the plain-row fast path alone, over the
+// BenchmarkRowParse times the plain-row fast paths alone (plainRow), over the
 // rows of one decompressed chunk held in cache: no I/O, no LZ4, no CRC. It
 // isolates the row parsing cost (ns/row) from the chunk path.
 //
@@ -279,7 +279,7 @@ func BenchmarkRowParse(b *testing.B) {
 	win := sc.ds.buf[sc.ds.off:]
 	rows := 0
 	for p := win; ; rows++ {
-		n := sc.fastRow(p, &sc.u.Row)
+		n := sc.plainRow(p, &sc.u.Row)
 		if n == 0 {
 			break
 		}
@@ -292,7 +292,7 @@ func BenchmarkRowParse(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		p := win
 		for k := 0; k < rows; k++ {
-			n := sc.fastRow(p, &sc.u.Row)
+			n := sc.plainRow(p, &sc.u.Row)
 			p = p[n:]
 		}
 	}

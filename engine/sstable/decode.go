@@ -384,7 +384,7 @@ func (rd *rowDecoder) simpleRow(d *dec, cols []colInfo, row *Row, end int) {
 		c.Path = nil
 		c.TTL = NoTTL
 		c.LocalDeletionTime = NoDeletionTime
-		if flags&CellUseRowTimestam != 0 {
+		if flags&CellUseRowTimestamp != 0 {
 			c.Timestamp = live.Timestamp
 		} else {
 			v, ok := uv()
@@ -505,7 +505,7 @@ func (rd *rowDecoder) cell(d *dec, c *colInfo, live *LivenessInfo, cell *Cell) {
 	t := &rd.times
 	flags := d.u8()
 	cell.Flags = flags
-	if flags&CellUseRowTimestam != 0 {
+	if flags&CellUseRowTimestamp != 0 {
 		cell.Timestamp = live.Timestamp
 	} else {
 		cell.Timestamp = t.ts(d)

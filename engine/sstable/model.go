@@ -56,11 +56,11 @@ func (l LivenessInfo) IsLive(nowSec int64) bool {
 
 // Cell flags as stored (Cell.Serializer).
 const (
-	CellIsDeleted      = 0x01
-	CellIsExpiring     = 0x02
-	CellHasEmptyValue  = 0x04
-	CellUseRowTimestam = 0x08
-	CellUseRowTTL      = 0x10
+	CellIsDeleted       = 0x01
+	CellIsExpiring      = 0x02
+	CellHasEmptyValue   = 0x04
+	CellUseRowTimestamp = 0x08
+	CellUseRowTTL       = 0x10
 )
 
 // Cell is one cell. Value and Path alias the scanner's buffers: they are

@@ -41,8 +41,19 @@ type Scanner struct {
 	ckFixedLen int // sum of ckFixed, or -1 if one is length-prefixed
 	// colsReady: u.Row.Columns already holds one ColumnData per regular
 	// column, live, each pointing at its cell of rd.cells, as fastRow
-	// leaves it; the general path clears it (it rewrites both)
+	// leaves it; decodeNext and decodeStatic clear it (they rewrite both)
 	colsReady bool
+	// shaped: the last row went through fastRow and has a shape (see
+	// hasShape): its row flags shapeFlags, its cell flags shapeCells, no
+	// TTL, no deletion, no null or empty clustering value. The row, its
+	// clustering (s.scratch) and its cells then differ from the next row
+	// of the same shape only in the clustering values, the timestamps and
+	// the value slices: shapedRow rewrites just those, which is most of
+	// the rows of most tables. Cleared with colsReady; both survive
+	// partition headers and ends, which touch neither.
+	shaped     bool
+	shapeFlags byte
+	shapeCells []byte
 
 	part        Partition
 	keyBuf      []byte
@@ -132,7 +143,6 @@ const (
 // decode decodes one unit from the available window, loading more chunks
 // and retrying while it runs short. It returns the bytes consumed.
 func (s *Scanner) decode(unit int) (int, bool) {
-	s.colsReady = false
 	want := 0
 	for {
 		if want > 0 {
@@ -260,6 +270,7 @@ func (s *Scanner) decodeStatic(d *dec) {
 		d.corrupt("static row flags 0x%02x/0x%02x: want a row with the static extension flag", flags, ext)
 		return
 	}
+	s.colsReady, s.shaped = false, false
 	row.Clustering = nil
 	row.Static = true
 	row.Shadowable = false
@@ -288,6 +299,10 @@ func (s *Scanner) decodeNext(d *dec) {
 		return
 	}
 	s.atEnd = false
+	// a marker or a row the general path rewrites: the fast paths'
+	// steady-state assumptions no longer hold (a partition header or its
+	// end leave them alone, so they carry over from partition to partition)
+	s.colsReady, s.shaped = false, false
 	if flags&flagIsMarker != 0 {
 		u.Kind = UnfilteredMarker
 		s.scratch = s.rd.marker(d, s.ctypes, &u.Marker, s.scratch)
@@ -322,7 +337,7 @@ func (s *Scanner) Next() bool {
 	}
 	pos := s.ds.pos()
 	if b := s.ds.buf[s.ds.off:]; len(b) > 0 {
-		if n := s.fastRow(b, &s.u.Row); n > 0 {
+		if n := s.plainRow(b, &s.u.Row); n > 0 {
 			s.ds.off += n
 			s.u.Kind = UnfilteredRow
 			s.u.Position = pos
@@ -340,6 +355,18 @@ func (s *Scanner) Next() bool {
 	}
 	s.u.Position = pos
 	return true
+}
+
+// plainRow decodes a plain row with shapedRow when the previous row had
+// its shape, else with fastRow. It returns the bytes consumed, or 0 to
+// leave the row to the general path.
+func (s *Scanner) plainRow(b []byte, row *Row) int {
+	if s.shaped {
+		if n := s.shapedRow(b, row); n > 0 {
+			return n
+		}
+	}
+	return s.fastRow(b, row)
 }
 
 // uv8 reads an unsigned vint of up to 8 bytes at b[p:] from one big-endian
@@ -503,6 +530,135 @@ func (s *Scanner) fastRow(b []byte, row *Row) int {
 	} else {
 		row.Clustering = vals
 	}
+	// (only rows that shapedRow declined or that follow the general path
+	// get here in steady state, so this costs little)
+	s.shaped = s.hasShape(flags, b[1], cells)
+	return end
+}
+
+// hasShape reports whether the row fastRow just decoded, with row flags
+// flags, clustering header block byte hdr0 and cells, has a shape that
+// shapedRow can decode for the rows that follow, and if so records it: no
+// TTL or deletion on the row, no null or empty clustering value, no
+// deleted or expiring cell (whose TTL and local deletion time then stay
+// NoTTL and NoDeletionTime from row to row).
+func (s *Scanner) hasShape(flags, hdr0 byte, cells []Cell) bool {
+	if flags&(flagHasTTL|flagHasDeletion) != 0 || (len(s.ckFixed) > 0 && hdr0 != 0) {
+		return false
+	}
+	s.shapeCells = s.shapeCells[:0]
+	for i := range cells {
+		if cells[i].Flags&(CellIsDeleted|CellIsExpiring|CellUseRowTTL) != 0 {
+			return false
+		}
+		s.shapeCells = append(s.shapeCells, cells[i].Flags)
+	}
+	s.shapeFlags = flags
+	return true
+}
+
+// shapedRow decodes a row of the shape the previous row had (see
+// Scanner.shaped): it checks every flag byte against the shape and rewrites
+// only what changes from row to row, the clustering, the timestamps and the
+// value slices. It returns the bytes consumed, or 0 to leave the row to
+// fastRow (which rewrites the whole row). Its bounds checks are fastRow's.
+func (s *Scanner) shapedRow(b []byte, row *Row) int {
+	flags := b[0]
+	if flags != s.shapeFlags {
+		return 0
+	}
+	p := 1
+	var v uint64
+	var q int
+	if n := len(s.ckFixed); n > 0 {
+		// the clustering header block: 0, no null or empty value
+		if len(b) < 2 || b[1] != 0 {
+			return 0
+		}
+		p = 2
+		vals := s.scratch[:n]
+		if s.ckFixedLen >= 0 {
+			if s.ckFixedLen > len(b)-p {
+				return 0
+			}
+			for i, l := range s.ckFixed {
+				vals[i] = b[p : p+l : p+l]
+				p += l
+			}
+		} else {
+			for i, l := range s.ckFixed {
+				if l < 0 {
+					q = p
+					if v, p = uv8(b, p); p == q || v > uint64(len(b)-p) {
+						return 0
+					}
+					l = int(v)
+				} else if l > len(b)-p {
+					return 0
+				}
+				vals[i] = b[p : p+l : p+l]
+				p += l
+			}
+		}
+	}
+	q = p
+	size, p := uv8(b, p)
+	if p == q || size > uint64(len(b)-p) {
+		return 0
+	}
+	end := p + int(size)
+	if p >= end {
+		return 0
+	}
+	p += 1 + bits.LeadingZeros8(^b[p]) // previous unfiltered size
+	minTS := s.rd.times.minTS
+	ts := int64(NoTimestamp)
+	if flags&flagHasTimestamp != 0 {
+		q = p
+		if v, p = uv8(b, p); p == q {
+			return 0
+		}
+		ts = int64(uint64(minTS) + v)
+	}
+	cols := s.regs
+	cells := s.rd.cells[:len(cols)]
+	shape := s.shapeCells[:len(cols)]
+	for i := range cols {
+		cf := shape[i]
+		if p >= end || b[p] != cf {
+			return 0
+		}
+		p++
+		c := &cells[i]
+		if cf&CellUseRowTimestamp != 0 {
+			c.Timestamp = ts
+		} else {
+			q = p
+			if v, p = uv8(b, p); p == q {
+				return 0
+			}
+			c.Timestamp = int64(uint64(minTS) + v)
+		}
+		if cf&CellHasEmptyValue != 0 {
+			continue // still emptyValue, as the previous row left it
+		}
+		l := uint64(cols[i].fixed)
+		if cols[i].fixed < 0 {
+			q = p
+			if l, p = uv8(b, p); p == q {
+				return 0
+			}
+		}
+		if p > end || l > uint64(end-p) {
+			return 0
+		}
+		c.Value = b[p : p+int(l) : p+int(l)]
+		p += int(l)
+	}
+	if p != end {
+		return 0
+	}
+	row.Liveness.Timestamp = ts
 	return end
 }
 
@@ -556,7 +712,7 @@ func plainCells(b []byte, p, end int, cols []colInfo, cells []Cell, live *Livene
 		}
 		c.TTL = NoTTL
 		c.LocalDeletionTime = NoDeletionTime
-		if cf&CellUseRowTimestam != 0 {
+		if cf&CellUseRowTimestamp != 0 {
 			c.Timestamp = live.Timestamp
 		} else {
 			q = p

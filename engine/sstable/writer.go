@@ -869,7 +869,7 @@ func (w *Writer) appendCell(dst []byte, c *colInfo, live *LivenessInfo, cell *Ce
 		flags |= CellIsExpiring
 	}
 	if useRowTS {
-		flags |= CellUseRowTimestam
+		flags |= CellUseRowTimestamp
 	}
 	if useRowTTL {
 		flags |= CellUseRowTTL
