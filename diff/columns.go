@@ -79,21 +79,25 @@ type intWriter[T integer] struct {
 	vals []T
 }
 
-func (w *intWriter[T]) size(sizes []int) {
-	if w.arr.NullN() == 0 {
+// addSizes adds n to the size of every row of arr that is not null and 1
+// (the null tag) to every null row: the sizes of a fixed-width encoding.
+func addSizes(arr arrow.Array, sizes []int, n int) {
+	if arr.NullN() == 0 {
 		for i := range sizes {
-			sizes[i] += 9
+			sizes[i] += n
 		}
 		return
 	}
 	for i := range sizes {
-		if w.arr.IsNull(i) {
+		if arr.IsNull(i) {
 			sizes[i]++
 		} else {
-			sizes[i] += 9
+			sizes[i] += n
 		}
 	}
 }
+
+func (w *intWriter[T]) size(sizes []int) { addSizes(w.arr, sizes, 9) }
 
 func (w *intWriter[T]) write(buf []byte, cur []int) {
 	nulls := w.arr.NullN() != 0
@@ -117,21 +121,7 @@ type floatWriter[T float32 | float64] struct {
 	vals []T
 }
 
-func (w *floatWriter[T]) size(sizes []int) {
-	if w.arr.NullN() == 0 {
-		for i := range sizes {
-			sizes[i] += 9
-		}
-		return
-	}
-	for i := range sizes {
-		if w.arr.IsNull(i) {
-			sizes[i]++
-		} else {
-			sizes[i] += 9
-		}
-	}
-}
+func (w *floatWriter[T]) size(sizes []int) { addSizes(w.arr, sizes, 9) }
 
 func (w *floatWriter[T]) write(buf []byte, cur []int) {
 	nulls := w.arr.NullN() != 0
@@ -159,7 +149,7 @@ type microsWriter struct {
 	tag  byte
 }
 
-func (w *microsWriter) size(sizes []int) { (&intWriter[int64]{arr: w.arr}).size(sizes) }
+func (w *microsWriter) size(sizes []int) { addSizes(w.arr, sizes, 9) }
 
 func (w *microsWriter) write(buf []byte, cur []int) {
 	nulls := w.arr.NullN() != 0
@@ -190,15 +180,7 @@ type date32Writer struct {
 	vals []arrow.Date32
 }
 
-func (w *date32Writer) size(sizes []int) {
-	for i := range sizes {
-		if w.arr.IsNull(i) {
-			sizes[i]++
-		} else {
-			sizes[i] += 5
-		}
-	}
-}
+func (w *date32Writer) size(sizes []int) { addSizes(w.arr, sizes, 5) }
 
 func (w *date32Writer) write(buf []byte, cur []int) {
 	for i := range cur {
@@ -312,16 +294,7 @@ func (w *fixedWriter) enc() int {
 	return 1 + w.width
 }
 
-func (w *fixedWriter) size(sizes []int) {
-	n := w.enc()
-	for i := range sizes {
-		if w.arr.IsNull(i) {
-			sizes[i]++
-		} else {
-			sizes[i] += n
-		}
-	}
-}
+func (w *fixedWriter) size(sizes []int) { addSizes(w.arr, sizes, w.enc()) }
 
 func (w *fixedWriter) write(buf []byte, cur []int) {
 	for i := range cur {
