@@ -328,17 +328,7 @@ func (d *differ) phase1(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(withAllocator(ctx, newPoolAllocator(d.opts.Memory*10/100)))
 	taskCh := make(chan sideTask)
 	batches := make(chan batch, workers)
-	g.Go(func() error {
-		defer close(taskCh)
-		for _, t := range tasks {
-			select {
-			case taskCh <- t:
-			case <-gctx.Done():
-				return nil
-			}
-		}
-		return nil
-	})
+	g.Go(func() error { return sendAll(gctx, taskCh, tasks) })
 	var readers sync.WaitGroup
 	for r := 0; r < min(workers, max(len(tasks), 1)); r++ {
 		readers.Add(1)
@@ -428,6 +418,21 @@ type hasher struct {
 	index  *spillWriter
 	keyed  bool
 	rec    []byte
+}
+
+// sendAll sends the items on ch in order, then closes ch. It stops early,
+// without an error, when ctx is done: the group's failing goroutine reports
+// why.
+func sendAll[T any](ctx context.Context, ch chan<- T, items []T) error {
+	defer close(ch)
+	for _, it := range items {
+		select {
+		case ch <- it:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
 }
 
 func (d *differ) newHasher(side int) *hasher {
@@ -529,17 +534,7 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	ch := make(chan int)
-	g.Go(func() error {
-		defer close(ch)
-		for _, b := range todo {
-			select {
-			case ch <- b:
-			case <-gctx.Done():
-				return nil
-			}
-		}
-		return nil
-	})
+	g.Go(func() error { return sendAll(gctx, ch, todo) })
 	for w := 0; w < workers; w++ {
 		g.Go(func() (err error) {
 			defer func() {
