@@ -241,13 +241,7 @@ func decode(t *Type, b []byte, depth int) (any, error) {
 		if err != nil {
 			return nil, badValue(t, b, "a serialized "+t.Kind.String())
 		}
-		out := make([]any, len(elems))
-		for i, e := range elems {
-			if out[i], err = decode(t.Elems[0], e, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return decodeElems(t, elems, depth)
 	case KindMap:
 		elems, err := SplitCollection(b)
 		if err != nil || len(elems)%2 != 0 {
@@ -271,39 +265,40 @@ func decode(t *Type, b []byte, depth int) (any, error) {
 		if err != nil {
 			return nil, badValue(t, b, "a serialized "+t.Kind.String())
 		}
-		out := make([]any, len(t.Elems))
-		for i, f := range fields {
-			if out[i], err = decode(t.Elems[i], f, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return decodeElems(t, fields, depth)
 	case KindVector:
 		elems, err := SplitVector(t, b)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]any, len(elems))
-		for i, e := range elems {
-			if out[i], err = decode(t.Elems[0], e, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return decodeElems(t, elems, depth)
 	case KindComposite:
 		comps, err := SplitComposite(b)
 		if err != nil || len(comps) > len(t.Elems) {
 			return nil, badValue(t, b, "a serialized composite")
 		}
-		out := make([]any, len(comps))
-		for i, c := range comps {
-			if out[i], err = decode(t.Elems[i], c, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return decodeElems(t, comps, depth)
 	}
 	return nil, fmt.Errorf("%w: cannot decode %s", ErrBadType, t)
+}
+
+// decodeElems decodes the elements of a list, set or vector, all of type
+// t.Elems[0], or the fields of a tuple, UDT or composite, field i of type
+// t.Elems[i].
+func decodeElems(t *Type, elems [][]byte, depth int) ([]any, error) {
+	same := t.Kind == KindList || t.Kind == KindSet || t.Kind == KindVector
+	out := make([]any, len(elems))
+	for i, e := range elems {
+		et := t.Elems[0]
+		if !same {
+			et = t.Elems[i]
+		}
+		var err error
+		if out[i], err = decode(et, e, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func decodeVarint(b []byte) *big.Int {
@@ -326,24 +321,8 @@ func SplitCollection(b []byte) ([][]byte, error) {
 	if n < 0 || n > len(b)/4 {
 		return nil, ErrBadValue
 	}
-	out := make([][]byte, 0, n)
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return nil, ErrBadValue
-		}
-		l := int(int32(binary.BigEndian.Uint32(b)))
-		b = b[4:]
-		if l < 0 {
-			out = append(out, nil)
-			continue
-		}
-		if l > len(b) {
-			return nil, ErrBadValue
-		}
-		out = append(out, b[:l:l])
-		b = b[l:]
-	}
-	if len(out) != n && len(out) != 2*n {
+	out, err := splitInt32Fields(make([][]byte, 0, n), b, 2*n)
+	if err != nil || (len(out) != n && len(out) != 2*n) {
 		return nil, ErrBadValue
 	}
 	return out, nil
@@ -352,9 +331,22 @@ func SplitCollection(b []byte) ([][]byte, error) {
 // SplitTuple splits a tuple or UDT value into at most n fields (int32 length
 // per field, -1 = null); missing trailing fields are null.
 func SplitTuple(b []byte, n int) ([][]byte, error) {
-	out := make([][]byte, 0, n)
+	out, err := splitInt32Fields(make([][]byte, 0, n), b, n)
+	if err != nil {
+		return nil, err
+	}
+	for len(out) < n {
+		out = append(out, nil)
+	}
+	return out, nil
+}
+
+// splitInt32Fields appends to out every field of b, each an int32 length
+// (negative = null, appended as nil) and that many bytes. More
+// than limit fields, or a field cut short, is ErrBadValue.
+func splitInt32Fields(out [][]byte, b []byte, limit int) ([][]byte, error) {
 	for len(b) > 0 {
-		if len(out) == n || len(b) < 4 {
+		if len(out) == limit || len(b) < 4 {
 			return nil, ErrBadValue
 		}
 		l := int(int32(binary.BigEndian.Uint32(b)))
@@ -368,9 +360,6 @@ func SplitTuple(b []byte, n int) ([][]byte, error) {
 		}
 		out = append(out, b[:l:l])
 		b = b[l:]
-	}
-	for len(out) < n {
-		out = append(out, nil)
 	}
 	return out, nil
 }
@@ -559,14 +548,8 @@ func appendValue(dst []byte, t *Type, v any, depth int) ([]byte, error) {
 		case UUID:
 			return append(dst, x[:]...), nil
 		}
-	case KindBigint, KindCounter:
-		i, err := intIn(math.MinInt64, math.MaxInt64)
-		if err != nil {
-			return nil, err
-		}
-		return binary.BigEndian.AppendUint64(dst, uint64(i)), nil
-	case KindTimestamp:
-		if tm, ok := v.(time.Time); ok {
+	case KindBigint, KindCounter, KindTimestamp:
+		if tm, ok := v.(time.Time); ok && t.Kind == KindTimestamp {
 			return binary.BigEndian.AppendUint64(dst, uint64(tm.UnixMilli())), nil
 		}
 		i, err := intIn(math.MinInt64, math.MaxInt64)
@@ -746,17 +729,23 @@ func appendValue(dst []byte, t *Type, v any, depth int) ([]byte, error) {
 		return AppendCollection(dst, elems, len(elems)), nil
 	case KindMap:
 		var keys, vals [][]byte
+		add := func(key, val any) error {
+			k, err := Encode(t.Elems[0], key)
+			if err != nil {
+				return err
+			}
+			x, err := Encode(t.Elems[1], val)
+			if err != nil {
+				return err
+			}
+			keys, vals = append(keys, k), append(vals, x)
+			return nil
+		}
 		if es, ok := v.([]MapEntry); ok {
 			for _, e := range es {
-				k, err := Encode(t.Elems[0], e.Key)
-				if err != nil {
+				if err := add(e.Key, e.Value); err != nil {
 					return nil, err
 				}
-				x, err := Encode(t.Elems[1], e.Value)
-				if err != nil {
-					return nil, err
-				}
-				keys, vals = append(keys, k), append(vals, x)
 			}
 		} else {
 			rv := reflect.ValueOf(v)
@@ -765,15 +754,9 @@ func appendValue(dst []byte, t *Type, v any, depth int) ([]byte, error) {
 			}
 			it := rv.MapRange()
 			for it.Next() {
-				k, err := Encode(t.Elems[0], it.Key().Interface())
-				if err != nil {
+				if err := add(it.Key().Interface(), it.Value().Interface()); err != nil {
 					return nil, err
 				}
-				x, err := Encode(t.Elems[1], it.Value().Interface())
-				if err != nil {
-					return nil, err
-				}
-				keys, vals = append(keys, k), append(vals, x)
 			}
 		}
 		idx := make([]int, len(keys))
