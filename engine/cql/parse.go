@@ -181,14 +181,8 @@ func (p *marshalParser) parse(frozen bool, depth int) (*Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := p.expect(','); err != nil {
-			return nil, err
-		}
-		n, err := strconv.Atoi(p.name())
-		if err != nil || n <= 0 {
-			return nil, p.errorf("a positive vector dimension")
-		}
-		if err := p.expect(')'); err != nil {
+		n, err := p.vectorDim(')')
+		if err != nil {
 			return nil, err
 		}
 		return &Type{Kind: KindVector, Elems: []*Type{e}, Dim: n, Frozen: true}, nil
@@ -203,6 +197,22 @@ func (p *marshalParser) parse(frozen bool, depth int) (*Type, error) {
 		return nil, p.errorf("a known marshal type")
 	}
 	return &Type{Kind: k}, nil
+}
+
+// vectorDim parses the ", dimension" and closing bracket that end a vector
+// type, in marshal ("VectorType(t,n)") and CQL ("vector<t, n>") syntax.
+func (p *marshalParser) vectorDim(closing byte) (int, error) {
+	if err := p.expect(','); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(p.name())
+	if err != nil || n <= 0 {
+		return 0, p.errorf("a positive vector dimension")
+	}
+	if err := p.expect(closing); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (p *marshalParser) userType(frozen bool, depth int) (*Type, error) {
@@ -404,14 +414,8 @@ func (p *cqlParser) parse(depth int) (*Type, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := p.expect(','); err != nil {
-				return nil, err
-			}
-			n, err := strconv.Atoi(p.name())
-			if err != nil || n <= 0 {
-				return nil, p.errorf("a positive vector dimension")
-			}
-			if err := p.expect('>'); err != nil {
+			n, err := p.vectorDim('>')
+			if err != nil {
 				return nil, err
 			}
 			return VectorOf(e, n), nil
