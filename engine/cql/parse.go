@@ -27,7 +27,17 @@ func init() {
 // CompositeType. Everything inside FrozenType is frozen.
 func ParseMarshal(s string) (*Type, error) {
 	p := &marshalParser{s: s}
-	t, err := p.parse(false, 0)
+	return p.whole(p.parse(false, 0))
+}
+
+type marshalParser struct {
+	s string
+	i int
+}
+
+// whole passes on the result of parsing a type when nothing but spaces
+// follows it.
+func (p *marshalParser) whole(t *Type, err error) (*Type, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +46,6 @@ func ParseMarshal(s string) (*Type, error) {
 		return nil, p.errorf("end of type")
 	}
 	return t, nil
-}
-
-type marshalParser struct {
-	s string
-	i int
 }
 
 func (p *marshalParser) errorf(want string) error {
@@ -287,15 +292,7 @@ func init() {
 // collection, tuple or UDT are frozen, as Cassandra requires.
 func ParseCQL(s string, udts UDTResolver) (*Type, error) {
 	p := &cqlParser{marshalParser{s: s}, udts}
-	t, err := p.parse(0)
-	if err != nil {
-		return nil, err
-	}
-	p.skipSpace()
-	if p.i != len(p.s) {
-		return nil, p.errorf("end of type")
-	}
-	return t, nil
+	return p.whole(p.parse(0))
 }
 
 type cqlParser struct {
