@@ -106,6 +106,46 @@ func (c *Catalog) progress(stage string, done, total int) {
 	}
 }
 
+// scanNodes runs scan on every folder right under the cluster root (a
+// node's or a token's; skip names one to pass over, "" for none), at most
+// Options.Concurrency at a time, and gathers the node snapshots found.
+// Progress counts the folders done.
+func (c *Catalog) scanNodes(ctx context.Context, skip string, scan func(ctx context.Context, dir string) ([]*NodeSnapshot, error)) ([]*NodeSnapshot, error) {
+	tops, err := objstore.ListAll(ctx, c.store, c.root, "/")
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, o := range tops {
+		if o.IsPrefix && (skip == "" || o.Key != c.root+skip) {
+			dirs = append(dirs, o.Key)
+		}
+	}
+	var mu sync.Mutex
+	var snaps []*NodeSnapshot
+	done := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.Concurrency)
+	for _, dir := range dirs {
+		g.Go(func() error {
+			found, err := scan(gctx, dir)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			snaps = append(snaps, found...)
+			done++
+			c.progress("listing nodes", done, len(dirs))
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return snaps, nil
+}
+
 // where names the catalog in errors: the store URI plus the cluster root.
 func (c *Catalog) where() string {
 	if c.root == "" {

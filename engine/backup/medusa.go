@@ -78,72 +78,50 @@ func (c *Catalog) openMedusa(ctx context.Context) error {
 // node for its backups, one per node backup for its meta folder, plus one
 // listing of the optional index for the start and finish times.
 func (c *Catalog) scanMedusa(ctx context.Context) ([]*NodeSnapshot, error) {
-	tops, err := objstore.ListAll(ctx, c.store, c.root, "/")
-	if err != nil {
-		return nil, err
-	}
-	var nodeDirs []string
-	for _, o := range tops {
-		if o.IsPrefix && o.Key != c.root+"index/" {
-			nodeDirs = append(nodeDirs, o.Key)
+	snaps, err := c.scanNodes(ctx, "index/", func(ctx context.Context, nd string) ([]*NodeSnapshot, error) {
+		fqdn := strings.TrimSuffix(strings.TrimPrefix(nd, c.root), "/")
+		subs, err := objstore.ListAll(ctx, c.store, nd, "/")
+		if err != nil {
+			return nil, err
 		}
-	}
-	var mu sync.Mutex
-	var snaps []*NodeSnapshot
-	done := 0
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.Concurrency)
-	for _, nd := range nodeDirs {
-		g.Go(func() error {
-			fqdn := strings.TrimSuffix(strings.TrimPrefix(nd, c.root), "/")
-			subs, err := objstore.ListAll(gctx, c.store, nd, "/")
+		var snaps []*NodeSnapshot
+		for _, s := range subs {
+			if !s.IsPrefix || s.Key == nd+"data/" {
+				continue
+			}
+			metas, err := objstore.ListAll(ctx, c.store, s.Key+"meta/", "")
 			if err != nil {
-				return err
+				return nil, err
 			}
-			for _, s := range subs {
-				if !s.IsPrefix || s.Key == nd+"data/" {
-					continue
-				}
-				metas, err := objstore.ListAll(gctx, c.store, s.Key+"meta/", "")
-				if err != nil {
-					return err
-				}
-				objs := map[string]objstore.Object{}
-				for _, m := range metas {
-					objs[strings.TrimPrefix(m.Key, s.Key+"meta/")] = m
-				}
-				schemaObj, hasSchema := objs["schema.cql"]
-				manifest, hasManifest := objs["manifest.json"]
-				if !hasSchema && !hasManifest {
-					continue // not a backup folder
-				}
-				ns := &NodeSnapshot{
-					Node: fqdn, Name: strings.TrimSuffix(strings.TrimPrefix(s.Key, nd), "/"),
-					MetaKey: s.Key + "meta/manifest.json", Type: "full", dir: s.Key,
-				}
-				if _, ok := objs["differential"]; ok {
-					ns.Type = "differential"
-				}
-				if hasSchema {
-					ns.Time = schemaObj.ModTime
-				} else {
-					ns.Time = manifest.ModTime
-				}
-				if hasManifest {
-					ns.Finished = manifest.ModTime
-				}
-				mu.Lock()
-				snaps = append(snaps, ns)
-				mu.Unlock()
+			objs := map[string]objstore.Object{}
+			for _, m := range metas {
+				objs[strings.TrimPrefix(m.Key, s.Key+"meta/")] = m
 			}
-			mu.Lock()
-			done++
-			c.progress("listing nodes", done, len(nodeDirs))
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+			schemaObj, hasSchema := objs["schema.cql"]
+			manifest, hasManifest := objs["manifest.json"]
+			if !hasSchema && !hasManifest {
+				continue // not a backup folder
+			}
+			ns := &NodeSnapshot{
+				Node: fqdn, Name: strings.TrimSuffix(strings.TrimPrefix(s.Key, nd), "/"),
+				MetaKey: s.Key + "meta/manifest.json", Type: "full", dir: s.Key,
+			}
+			if _, ok := objs["differential"]; ok {
+				ns.Type = "differential"
+			}
+			if hasSchema {
+				ns.Time = schemaObj.ModTime
+			} else {
+				ns.Time = manifest.ModTime
+			}
+			if hasManifest {
+				ns.Finished = manifest.ModTime
+			}
+			snaps = append(snaps, ns)
+		}
+		return snaps, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := c.medusaIndexTimes(ctx, snaps); err != nil {

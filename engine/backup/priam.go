@@ -173,65 +173,39 @@ func (c *Catalog) openPriam(ctx context.Context) error {
 // scanPriam lists every token folder's META_V2 objects: one listing for
 // the tokens and one per token. Meta files are read later, by load.
 func (c *Catalog) scanPriam(ctx context.Context) ([]*NodeSnapshot, error) {
-	tops, err := objstore.ListAll(ctx, c.store, c.root, "/")
-	if err != nil {
-		return nil, err
-	}
-	var tokenDirs []string
-	for _, o := range tops {
-		if o.IsPrefix {
-			tokenDirs = append(tokenDirs, o.Key)
+	return c.scanNodes(ctx, "", func(ctx context.Context, td string) ([]*NodeSnapshot, error) {
+		token := strings.TrimSuffix(strings.TrimPrefix(td, c.root), "/")
+		var toks []int64
+		if t, err := ring.ParseToken(token); err == nil {
+			toks = []int64{t}
 		}
-	}
-	var mu sync.Mutex
-	var snaps []*NodeSnapshot
-	done := 0
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.Concurrency)
-	for _, td := range tokenDirs {
-		g.Go(func() error {
-			token := strings.TrimSuffix(strings.TrimPrefix(td, c.root), "/")
-			var toks []int64
-			if t, err := ring.ParseToken(token); err == nil {
-				toks = []int64{t}
+		var snaps []*NodeSnapshot
+		base := td + "META_V2/"
+		for o, err := range c.store.List(ctx, base, "") {
+			if err != nil {
+				return nil, err
 			}
-			base := td + "META_V2/"
-			for o, err := range c.store.List(gctx, base, "") {
-				if err != nil {
-					return err
-				}
-				// <epoch ms>/<COMPRESSION>/<ENCRYPTION>/meta_v2_<yyyyMMddHHmm>.json
-				parts := strings.Split(strings.TrimPrefix(o.Key, base), "/")
-				file := parts[len(parts)-1]
-				if len(parts) < 2 || !strings.HasPrefix(file, "meta_v2_") || !strings.HasSuffix(file, ".json") {
-					continue
-				}
-				ms, err := strconv.ParseInt(parts[0], 10, 64)
-				if err != nil {
-					continue
-				}
-				comp := None
-				if len(parts) == 4 {
-					if cp, err := ParseCompression(parts[1]); err == nil {
-						comp = cp
-					}
-				}
-				t := time.UnixMilli(ms).UTC()
-				mu.Lock()
-				snaps = append(snaps, &NodeSnapshot{Node: token, Tokens: toks, Time: t, Finished: t, Name: file, MetaKey: o.Key, Type: "snapshot", compression: comp})
-				mu.Unlock()
+			// <epoch ms>/<COMPRESSION>/<ENCRYPTION>/meta_v2_<yyyyMMddHHmm>.json
+			parts := strings.Split(strings.TrimPrefix(o.Key, base), "/")
+			file := parts[len(parts)-1]
+			if len(parts) < 2 || !strings.HasPrefix(file, "meta_v2_") || !strings.HasSuffix(file, ".json") {
+				continue
 			}
-			mu.Lock()
-			done++
-			c.progress("listing nodes", done, len(tokenDirs))
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return snaps, nil
+			ms, err := strconv.ParseInt(parts[0], 10, 64)
+			if err != nil {
+				continue
+			}
+			comp := None
+			if len(parts) == 4 {
+				if cp, err := ParseCompression(parts[1]); err == nil {
+					comp = cp
+				}
+			}
+			t := time.UnixMilli(ms).UTC()
+			snaps = append(snaps, &NodeSnapshot{Node: token, Tokens: toks, Time: t, Finished: t, Name: file, MetaKey: o.Key, Type: "snapshot", compression: comp})
+		}
+		return snaps, nil
+	})
 }
 
 // priamExpected sets each backup's ring: every token whose first meta
@@ -259,23 +233,32 @@ type priamMeta struct {
 		Rack             string   `json:"rack"`
 		BackupIdentifier []string `json:"backupIdentifier"` // the token
 	} `json:"info"`
-	Data []struct {
-		KeyspaceName     string `json:"keyspaceName"`
-		ColumnfamilyName string `json:"columnfamilyName"`
-		Sstables         []struct {
-			Prefix            string `json:"prefix"`
-			SstableComponents []struct {
-				FileName         string `json:"fileName"`
-				LastModifiedTime int64  `json:"lastModifiedTime"`
-				FileCreationTime int64  `json:"fileCreationTime"`
-				FileSizeOnDisk   int64  `json:"fileSizeOnDisk"`
-				Compression      string `json:"compression"`
-				Encryption       string `json:"encryption"`
-				IsUploaded       bool   `json:"isUploaded"`
-				BackupPath       string `json:"backupPath"`
-			} `json:"sstableComponents"`
-		} `json:"sstables"`
-	} `json:"data"`
+	Data []priamCFJSON `json:"data"`
+}
+
+// priamCFJSON is one table of a META_V2 file (ColumnFamilyResult).
+type priamCFJSON struct {
+	KeyspaceName     string             `json:"keyspaceName"`
+	ColumnfamilyName string             `json:"columnfamilyName"`
+	Sstables         []priamSSTableJSON `json:"sstables"`
+}
+
+// priamSSTableJSON is one SSTable of a table, by its file-name prefix.
+type priamSSTableJSON struct {
+	Prefix            string               `json:"prefix"`
+	SstableComponents []priamComponentJSON `json:"sstableComponents"`
+}
+
+// priamComponentJSON is one uploaded component file of an SSTable.
+type priamComponentJSON struct {
+	FileName         string `json:"fileName"`
+	LastModifiedTime int64  `json:"lastModifiedTime"`
+	FileCreationTime int64  `json:"fileCreationTime"`
+	FileSizeOnDisk   int64  `json:"fileSizeOnDisk"`
+	Compression      string `json:"compression"`
+	Encryption       string `json:"encryption"`
+	IsUploaded       bool   `json:"isUploaded"`
+	BackupPath       string `json:"backupPath"`
 }
 
 // readPriamMeta downloads and decodes one meta file.

@@ -245,28 +245,6 @@ type PriamWriter struct {
 
 func (w *PriamWriter) root() string { return prefixOf(w.Base) + PriamAppDir(w.App) + "/" }
 
-type priamComponentJSON struct {
-	FileName         string `json:"fileName"`
-	LastModifiedTime int64  `json:"lastModifiedTime"`
-	FileCreationTime int64  `json:"fileCreationTime"`
-	FileSizeOnDisk   int64  `json:"fileSizeOnDisk"`
-	Compression      string `json:"compression"`
-	Encryption       string `json:"encryption"`
-	IsUploaded       bool   `json:"isUploaded"`
-	BackupPath       string `json:"backupPath"`
-}
-
-type priamSSTableJSON struct {
-	Prefix            string               `json:"prefix"`
-	SstableComponents []priamComponentJSON `json:"sstableComponents"`
-}
-
-type priamCFJSON struct {
-	KeyspaceName     string             `json:"keyspaceName"`
-	ColumnfamilyName string             `json:"columnfamilyName"`
-	Sstables         []priamSSTableJSON `json:"sstables"`
-}
-
 // WriteNode uploads the node's SSTable files to SST_V2 (skipping those
 // already there: keys are content-addressed by table, name and mtime),
 // then its META_V2 file.

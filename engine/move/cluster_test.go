@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
 	itable "github.com/apache/iceberg-go/table"
 
 	"github.com/cassmove/shadow/diff"
@@ -16,7 +16,6 @@ import (
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/move"
 	"github.com/cassmove/shadow/engine/objstore"
-	"github.com/cassmove/shadow/engine/objstore/s3test"
 	"github.com/cassmove/shadow/engine/ring"
 )
 
@@ -43,21 +42,8 @@ func diffTables(t testing.TB, cat *lake.Catalog, legacy, newer string, key []str
 // the same lines hold the same multiset of rows.
 func canonical(t testing.TB, cat *lake.Catalog, name string, skip map[string]bool) []string {
 	t.Helper()
-	ctx := context.Background()
-	tbl, _, err := cat.LoadTable(ctx, ref(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := tbl.Scan().ToArrowTable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Release()
-	tr := array.NewTableReader(at, 4096)
-	defer tr.Release()
 	var out []string
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	readBatches(t, cat, name, func(rec arrow.RecordBatch) {
 		fields := rec.Schema().Fields()
 		idx := make([]int, 0, len(fields))
 		for i, f := range fields {
@@ -73,7 +59,7 @@ func canonical(t testing.TB, cat *lake.Catalog, name string, skip map[string]boo
 			}
 			out = append(out, b.String())
 		}
-	}
+	})
 	sort.Strings(out)
 	return out
 }
@@ -84,13 +70,8 @@ func canonical(t testing.TB, cat *lake.Catalog, name string, skip map[string]boo
 // generator's independent truth exactly, for every table, at several
 // consistency levels, with provenance columns, and in legacy emulation.
 func TestClusterEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("versitygw")
-	}
 	ctx := context.Background()
-	srv := s3test.Start(t)
-	srv.Setenv(t)
-	srv.CreateBucket(t, "backups")
+	srv := backupsBucket(t)
 	for _, layout := range []backup.Layout{backup.Medusa, backup.Priam} {
 		t.Run(string(layout), func(t *testing.T) {
 			c, err := cluster.Random(11, cluster.Options{Layout: layout, Mutations: 3000})

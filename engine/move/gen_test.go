@@ -3,6 +3,7 @@ package move_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/cassmove/shadow/engine/cql"
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/objstore"
+	"github.com/cassmove/shadow/engine/objstore/file"
 	"github.com/cassmove/shadow/engine/ring"
 	"github.com/cassmove/shadow/engine/schema"
 	"github.com/cassmove/shadow/engine/sstable"
@@ -249,6 +251,31 @@ func (g *genCluster) uploadMedusa(t testing.TB, st objstore.Store, name string, 
 	}
 }
 
+// medusaDir uploads the cluster as Medusa backup b1, taken at snap, to a
+// new folder, and returns the folder (a file:// store).
+func (g *genCluster) medusaDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
+	return dir
+}
+
+// dataFile is the first -Data.db file below root whose path contains node.
+func dataFile(t testing.TB, root, node string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if found == "" && strings.Contains(p, node) && strings.HasSuffix(p, "-Data.db") {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatalf("no -Data.db file of %s below %s", node, root)
+	}
+	return found
+}
+
 // uploadPriam uploads the cluster (one token per node) as a Priam backup,
 // with the schema as system_schema SSTables.
 func (g *genCluster) uploadPriam(t testing.TB, st objstore.Store, app string, at time.Time) {
@@ -272,15 +299,12 @@ func (g *genCluster) uploadPriam(t testing.TB, st objstore.Store, app string, at
 	}
 }
 
-// readTable reads an Iceberg table back as sorted "pk|ck|v1|v2|v3" lines.
-func readTable(t testing.TB, cat *lake.Catalog, ref string) []string {
+// readBatches loads the Iceberg table name of cat and passes each of its
+// record batches to fn.
+func readBatches(t testing.TB, cat *lake.Catalog, name string, fn func(rec arrow.RecordBatch)) {
 	t.Helper()
 	ctx := context.Background()
-	r, err := lake.ParseTableRef(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, _, err := cat.LoadTable(ctx, r)
+	tbl, _, err := cat.LoadTable(ctx, ref(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,13 +315,23 @@ func readTable(t testing.TB, cat *lake.Catalog, ref string) []string {
 	defer at.Release()
 	tr := array.NewTableReader(at, 4096)
 	defer tr.Release()
-	var out []string
 	for tr.Next() {
-		rec := tr.RecordBatch()
-		col := func(name string) arrow.Array {
-			idx := rec.Schema().FieldIndices(name)
+		fn(tr.RecordBatch())
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTable reads an Iceberg table back as sorted "pk|ck|v1|v2|v3" lines.
+func readTable(t testing.TB, cat *lake.Catalog, name string) []string {
+	t.Helper()
+	var out []string
+	readBatches(t, cat, name, func(rec arrow.RecordBatch) {
+		col := func(c string) arrow.Array {
+			idx := rec.Schema().FieldIndices(c)
 			if len(idx) != 1 {
-				t.Fatalf("column %s missing from %s", name, rec.Schema())
+				t.Fatalf("column %s missing from %s", c, rec.Schema())
 			}
 			return rec.Column(idx[0])
 		}
@@ -305,7 +339,7 @@ func readTable(t testing.TB, cat *lake.Catalog, ref string) []string {
 		for i := range int(rec.NumRows()) {
 			out = append(out, fmt.Sprintf("%s|%d|%s|%d|%v", pk.Value(i), ck.Value(i), v1.Value(i), v2.Value(i), v3.Value(i)))
 		}
-	}
+	})
 	sort.Strings(out)
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -51,9 +50,7 @@ func ref(t testing.TB, s string) lake.TableRef {
 func TestMoveMedusaFile(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 4, 8, 200, 6, 1, snap)
-	dir := t.TempDir()
-	st := file.New(dir, objstore.Settings{})
-	g.uploadMedusa(t, st, "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	cat := openLake(t)
 	for _, tc := range []struct {
 		cl  string
@@ -113,16 +110,22 @@ func (g *genCluster) snapAt(t testing.TB, dir string) int64 {
 	return bs[0].SnapshotTime.Unix()
 }
 
-// TestMovePriamS3 reads a Priam backup (schema in system_schema SSTables,
-// SNAPPY objects) from a real S3 server.
-func TestMovePriamS3(t *testing.T) {
-	if testing.Short() {
-		t.Skip("versitygw")
-	}
-	ctx := context.Background()
+// backupsBucket starts a real S3 server (versitygw; the test is skipped
+// under -short) with an empty bucket "backups" and puts its credentials in
+// the environment.
+func backupsBucket(t *testing.T) *s3test.Server {
+	t.Helper()
 	srv := s3test.Start(t)
 	srv.Setenv(t)
 	srv.CreateBucket(t, "backups")
+	return srv
+}
+
+// TestMovePriamS3 reads a Priam backup (schema in system_schema SSTables,
+// SNAPPY objects) from a real S3 server.
+func TestMovePriamS3(t *testing.T) {
+	ctx := context.Background()
+	srv := backupsBucket(t)
 	g := newGen(t, 3, 1, 150, 5, 2, snap)
 	st, err := objstore.Open(ctx, "s3://backups/priam", objstore.Settings{Endpoint: srv.Endpoint, PathStyle: true})
 	if err != nil {
@@ -208,8 +211,7 @@ func TestLegacyEmulation(t *testing.T) {
 func TestPlan(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 16, 100, 4, 4, snap)
-	dir := t.TempDir()
-	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	p, err := move.Plan(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t", Parallelism: 3, Memory: 512 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -242,9 +244,7 @@ func TestPlan(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 2, 30, 3, 5, snap)
-	dir := t.TempDir()
-	st := file.New(dir, objstore.Settings{})
-	g.uploadMedusa(t, st, "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	cat := openLake(t)
 	base := move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t"}
 	run := func(j move.Job) error {
@@ -280,17 +280,9 @@ func TestBadInput(t *testing.T) {
 func TestIncomplete(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 2, 60, 3, 6, snap)
-	dir := t.TempDir()
-	st := file.New(dir, objstore.Settings{})
-	g.uploadMedusa(t, st, "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	// Remove one Data.db of node2 (LOCAL_QUORUM reads node1 and node2).
-	var victim string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if victim == "" && strings.Contains(p, "node2") && strings.HasSuffix(p, "-Data.db") {
-			victim = p
-		}
-		return nil
-	})
+	victim := dataFile(t, dir, "node2")
 	if err := os.Remove(victim); err != nil {
 		t.Fatal(err)
 	}
@@ -314,15 +306,8 @@ func TestIncomplete(t *testing.T) {
 func TestCorruptSSTable(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 2, 60, 3, 7, snap)
-	dir := t.TempDir()
-	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
-	var victim string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if victim == "" && strings.Contains(p, "node1") && strings.HasSuffix(p, "-Data.db") {
-			victim = p
-		}
-		return nil
-	})
+	dir := g.medusaDir(t)
+	victim := dataFile(t, dir, "node1")
 	b, err := os.ReadFile(victim)
 	if err != nil {
 		t.Fatal(err)
@@ -348,8 +333,7 @@ func TestCorruptSSTable(t *testing.T) {
 func TestSchemaMismatch(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 2, 20, 3, 8, snap)
-	dir := t.TempDir()
-	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	bad := filepath.Join(t.TempDir(), "bad.cql")
 	os.WriteFile(bad, []byte(strings.Replace(genDDL, "v2 bigint", "v2 text", 1)), 0o644)
 	cat := openLake(t)
@@ -367,8 +351,7 @@ func TestSchemaMismatch(t *testing.T) {
 func TestSource(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(t, 3, 4, 80, 4, 9, snap)
-	dir := t.TempDir()
-	g.uploadMedusa(t, file.New(dir, objstore.Settings{}), "b1", snap, g.data)
+	dir := g.medusaDir(t)
 	var src connector.Source
 	s, err := move.Open(ctx, move.Job{Store: "file://" + dir, Keyspace: "ks", Table: "t", Parallelism: 2, Provenance: true})
 	if err != nil {
@@ -460,13 +443,7 @@ func TestSkipsIncompleteNewer(t *testing.T) {
 	st := file.New(dir, objstore.Settings{})
 	g.uploadMedusa(t, st, "b0", snap.Add(-24*time.Hour), g.data)
 	g.uploadMedusa(t, st, "b1", snap, g.data)
-	var victim string
-	filepath.WalkDir(filepath.Join(dir, "node1.dc1", "b1"), func(p string, d fs.DirEntry, err error) error {
-		if victim == "" && strings.HasSuffix(p, "-Data.db") {
-			victim = p
-		}
-		return nil
-	})
+	victim := dataFile(t, filepath.Join(dir, "node1.dc1", "b1"), "node1")
 	if err := os.Remove(victim); err != nil {
 		t.Fatal(err)
 	}

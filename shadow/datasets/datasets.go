@@ -404,7 +404,7 @@ func Parse(b []byte, path string, stores map[string]config.Store) (*File, error)
 				list = root.Content[i+1]
 				continue
 			}
-			probs.add(k.Line, "", k.Value, "unknown key at the top of the datasets file%s; want `datasets:` or a bare list", suggest(k.Value, []string{"datasets"}))
+			probs.add(k.Line, "", k.Value, "unknown key at the top of the datasets file%s; want `datasets:` or a bare list", Suggest(k.Value, []string{"datasets"}))
 		}
 		if list == nil {
 			probs.add(root.Line, "", "datasets", "missing: want a list of datasets")

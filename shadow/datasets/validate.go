@@ -82,7 +82,7 @@ func checkKeys(p *problems, label string, n *yaml.Node, t reflect.Type, prefix s
 		seen[k.Value] = k.Line
 		ft, ok := keys[k.Value]
 		if !ok {
-			p.add(k.Line, label, prefix+k.Value, "unknown key%s; known keys: %s", suggest(k.Value, names), strings.Join(names, ", "))
+			p.add(k.Line, label, prefix+k.Value, "unknown key%s; known keys: %s", Suggest(k.Value, names), strings.Join(names, ", "))
 			continue
 		}
 		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) {
@@ -91,8 +91,10 @@ func checkKeys(p *problems, label string, n *yaml.Node, t reflect.Type, prefix s
 	}
 }
 
-// suggest returns `; did you mean "x"?` for a near miss.
-func suggest(got string, known []string) string {
+// Suggest returns ` (did you mean "x"?)` when got is a near miss of the
+// known name x (a small edit distance, case aside), and "" otherwise: the
+// hint every "unknown key" or "unknown name" error of shadow ends with.
+func Suggest(got string, known []string) string {
 	best, bestD := "", math.MaxInt
 	for _, k := range known {
 		if d := distance(strings.ToLower(got), k); d < bestD {
@@ -187,7 +189,7 @@ func validate(p *problems, label string, n *yaml.Node, d *Dataset, stores map[st
 		d.Connector.Name = DefaultConnector
 	}
 	if !slices.Contains(Connectors, d.Connector.Name) {
-		bad("connector", "unknown connector %q%s; want one of %s", d.Connector.Name, suggest(d.Connector.Name, Connectors), strings.Join(Connectors, ", "))
+		bad("connector", "unknown connector %q%s; want one of %s", d.Connector.Name, Suggest(d.Connector.Name, Connectors), strings.Join(Connectors, ", "))
 	}
 	if d.Connector.Name == "raw" && len(d.Connector.Options) > 0 {
 		bad("connector.options", "the raw connector takes no options")
@@ -258,7 +260,7 @@ func validateSource(p *problems, label string, n *yaml.Node, s *Source, stores m
 			if len(names) > 0 {
 				known = "stores in shadow.yaml: " + strings.Join(names, ", ")
 			}
-			bad("store", "unknown store %q%s: not a file:// or s3:// URI, and %s", s.Store, suggest(s.Store, names), known)
+			bad("store", "unknown store %q%s: not a file:// or s3:// URI, and %s", s.Store, Suggest(s.Store, names), known)
 			break
 		}
 		s.URI = st.URI

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/cassmove/shadow/shadow/datasets"
 )
 
 // maxOutcomeBody bounds a POST /v1/outcomes body.
@@ -127,7 +129,7 @@ func parseQuery(raw string) (map[string]string, error) {
 			known = known || p == k
 		}
 		if !known {
-			return nil, fmt.Errorf("unknown parameter %q%s; want %s", k, nearest(k, decideParams), strings.Join(decideParams, ", "))
+			return nil, fmt.Errorf("unknown parameter %q%s; want %s", k, datasets.Suggest(k, decideParams), strings.Join(decideParams, ", "))
 		}
 		if len(v) > 1 {
 			return nil, fmt.Errorf("parameter %q given %d times; want it once", k, len(v))
@@ -135,40 +137,6 @@ func parseQuery(raw string) (map[string]string, error) {
 		out[k] = v[0]
 	}
 	return out, nil
-}
-
-// nearest suggests a known name for a near miss.
-func nearest(got string, known []string) string {
-	best, bd := "", 3
-	for _, k := range known {
-		if d := editDistance(got, k); d < bd {
-			best, bd = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func (d *Decider) serveOutcome(w http.ResponseWriter, r *http.Request) {

@@ -44,8 +44,6 @@ func (p Policy) withDefaults() Policy {
 
 var policyKeys = []string{"promote_after", "auto", "cohorts"}
 
-func nearestKey(k string) string { return nearest(k, policyKeys) }
-
 // ParsePolicy decodes the `decider:` node of shadow.yaml strictly: unknown
 // keys and bad values are errors wrapping ErrInvalid. An absent node gives
 // the defaults.
@@ -60,7 +58,7 @@ func ParsePolicy(n *yaml.Node) (Policy, error) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(policyKeys, k.Value) {
-			return p, fmt.Errorf("config decider: line %d: %w: unknown key %q%s; want %s", k.Line, ErrInvalid, k.Value, nearestKey(k.Value), strings.Join(policyKeys, ", "))
+			return p, fmt.Errorf("config decider: line %d: %w: unknown key %q%s; want %s", k.Line, ErrInvalid, k.Value, datasets.Suggest(k.Value, policyKeys), strings.Join(policyKeys, ", "))
 		}
 	}
 	if err := n.Decode(&p); err != nil {
