@@ -2,24 +2,24 @@ package sstable
 
 import (
 	"cmp"
-	"slices"
-
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/cassmove/shadow/engine/token"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cassmove/shadow/engine/cql"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/cassmove/shadow/engine/cql"
+	"github.com/cassmove/shadow/engine/token"
 )
 
 // The SSTable benchmark: an nb SSTable of about 1 GiB uncompressed

@@ -16,13 +16,14 @@ import (
 	"fmt"
 	"math/rand"
 
-	"github.com/cassmove/shadow/engine/cql"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cassmove/shadow/engine/cql"
 
 	"github.com/cassmove/shadow/engine/token"
 )

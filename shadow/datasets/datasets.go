@@ -46,11 +46,12 @@ package datasets
 import (
 	"errors"
 	"fmt"
-	"github.com/cassmove/shadow/engine/connector"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cassmove/shadow/engine/connector"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"

@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"fmt"
-	"github.com/cassmove/shadow/engine/connector"
 	"math"
 	"net/url"
 	"reflect"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cassmove/shadow/engine/connector"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
