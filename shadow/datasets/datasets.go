@@ -51,11 +51,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cassmove/shadow/engine/connector"
-
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cassmove/shadow/engine/connector"
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/ring"
 	"github.com/cassmove/shadow/shadow/config"
