@@ -267,6 +267,27 @@ otherwise; with --verify every listed backup's files are checked too, and STATUS
 	return cmd
 }
 
+// withBackup runs fn on the backup that show and verify work on: the one an
+// ID names, or else the newest backup at or before --as-of (the newest
+// complete one, with its report, when complete is set). The catalog stays
+// open and the progress bar on until fn returns.
+func (f *backupFlags) withBackup(cmd *cobra.Command, args []string, complete bool, fn func(c *backup.Catalog, p *progress, b *backup.Backup, r *backup.Report) error) error {
+	if len(args) == 1 && f.asOf != "" {
+		return usageError{errors.New("give a backup ID or --as-of, not both")}
+	}
+	c, p, err := f.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	defer p.Done()
+	b, r, err := pickBackup(cmd.Context(), c, f, args, complete)
+	if err != nil {
+		return err
+	}
+	return fn(c, p, b, r)
+}
+
 // pickBackup returns the backup an ID names, or else the newest backup at
 // or before --as-of: the newest complete one when complete is set.
 func pickBackup(ctx context.Context, c *backup.Catalog, f *backupFlags, args []string, complete bool) (*backup.Backup, *backup.Report, error) {
@@ -347,120 +368,120 @@ tables. Without an ID it shows the backup shadow would read: the newest complete
 before --as-of (default now).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 && f.asOf != "" {
-				return usageError{errors.New("give a backup ID or --as-of, not both")}
-			}
-			c, p, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer p.Done()
-			ctx := cmd.Context()
-			b, r, err := pickBackup(ctx, c, &f, args, true)
-			if err != nil {
-				return err
-			}
-			if r == nil {
-				if r, err = c.Verify(ctx, b); err != nil {
-					return err
-				}
-			}
-			o := showOutput{Backup: itemOf(b, r), Store: c.Store().URI(), Nodes: []showNode{}, Tables: []showTable{}}
-			topo, err := c.Topology(ctx, b)
-			if err != nil {
-				return err
-			}
-			for _, n := range topo {
-				sn := showNode{Node: n.Name, DC: n.DC, Rack: n.Rack, Tokens: len(n.Tokens), Status: "missing"}
-				if ns := b.Node(n.Name); ns != nil {
-					t := ns.Time.UTC()
-					sn.SnapshotTime, sn.Name, sn.Cassandra, sn.Status = &t, ns.Name, ns.Version, "ok"
-					if ns.Finished.IsZero() {
-						sn.Status = "unfinished"
-					}
-				}
-				o.Nodes = append(o.Nodes, sn)
-			}
-			// Ring order within each DC: by the node's first token.
-			first := map[string]int64{}
-			for _, n := range topo {
-				if len(n.Tokens) > 0 {
-					first[n.Name] = slices.Min(n.Tokens)
-				}
-			}
-			sort.SliceStable(o.Nodes, func(i, j int) bool {
-				a, b := o.Nodes[i], o.Nodes[j]
-				if a.DC != b.DC {
-					return a.DC < b.DC
-				}
-				if first[a.Node] != first[b.Node] {
-					return first[a.Node] < first[b.Node]
-				}
-				return a.Node < b.Node
-			})
-			// Nodes with a snapshot that the ring does not list.
-			for _, ns := range b.Nodes {
-				if !containsNode(topo, ns.Node) {
-					t := ns.Time.UTC()
-					o.Nodes = append(o.Nodes, showNode{Node: ns.Node, DC: ns.DC, Rack: ns.Rack, Tokens: len(ns.Tokens), SnapshotTime: &t, Name: ns.Name, Status: "not in ring"})
-				}
-			}
-			tables := map[string]*showTable{}
-			for _, ns := range b.Nodes {
-				if ns.Finished.IsZero() {
-					continue
-				}
-				ts, err := c.Tables(ctx, b, ns.Node)
+			return f.withBackup(cmd, args, true, func(c *backup.Catalog, p *progress, b *backup.Backup, r *backup.Report) error {
+				o, err := describeBackup(cmd.Context(), c, b, r, schemaFile)
 				if err != nil {
 					return err
 				}
-				for _, t := range ts {
-					k := t.Keyspace + "." + t.Table
-					st := tables[k]
-					if st == nil {
-						st = &showTable{Keyspace: t.Keyspace, Table: t.Table}
-						tables[k] = st
-					}
-					st.Nodes++
-					st.SSTables += t.SSTables
-					st.Bytes += t.Bytes
+				p.Done()
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), o)
 				}
-			}
-			for _, t := range tables {
-				o.Tables = append(o.Tables, *t)
-			}
-			sort.Slice(o.Tables, func(i, j int) bool {
-				return o.Tables[i].Keyspace+"."+o.Tables[i].Table < o.Tables[j].Keyspace+"."+o.Tables[j].Table
+				return printShow(cmd.OutOrStdout(), o)
 			})
-			s, src, err := c.LoadSchema(ctx, b, schemaFile)
-			switch {
-			case errors.Is(err, backup.ErrNoSchema):
-				o.Schema = showSchema{Kind: "none", Error: err.Error()}
-			case err != nil:
-				return err
-			default:
-				o.Schema = showSchema{Kind: src.Kind, Node: src.Node, Key: src.Key, SSTables: len(src.SSTables)}
-				if s != nil {
-					for _, ks := range s.Keyspaces {
-						sk := showKeyspace{Name: ks.Name, Replication: replicationString(ks.Replication), Tables: []string{}}
-						for _, t := range ks.Tables {
-							sk.Tables = append(sk.Tables, t.Name)
-						}
-						o.Schema.Keyspaces = append(o.Schema.Keyspaces, sk)
-					}
-				}
-			}
-			p.Done()
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), o)
-			}
-			return printShow(cmd.OutOrStdout(), o)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&schemaFile, "schema", "", "CQL file to use as the schema instead of the backup's (for backups that hold none)")
 	return cmd
+}
+
+// describeBackup gathers what show prints about backup b: its nodes in ring
+// order, its tables and its schema (schemaFile, if set, overrides the
+// backup's). r is b's report; a nil r verifies b first.
+func describeBackup(ctx context.Context, c *backup.Catalog, b *backup.Backup, r *backup.Report, schemaFile string) (showOutput, error) {
+	if r == nil {
+		var err error
+		if r, err = c.Verify(ctx, b); err != nil {
+			return showOutput{}, err
+		}
+	}
+	o := showOutput{Backup: itemOf(b, r), Store: c.Store().URI(), Nodes: []showNode{}, Tables: []showTable{}}
+	topo, err := c.Topology(ctx, b)
+	if err != nil {
+		return showOutput{}, err
+	}
+	for _, n := range topo {
+		sn := showNode{Node: n.Name, DC: n.DC, Rack: n.Rack, Tokens: len(n.Tokens), Status: "missing"}
+		if ns := b.Node(n.Name); ns != nil {
+			t := ns.Time.UTC()
+			sn.SnapshotTime, sn.Name, sn.Cassandra, sn.Status = &t, ns.Name, ns.Version, "ok"
+			if ns.Finished.IsZero() {
+				sn.Status = "unfinished"
+			}
+		}
+		o.Nodes = append(o.Nodes, sn)
+	}
+	// Ring order within each DC: by the node's first token.
+	first := map[string]int64{}
+	for _, n := range topo {
+		if len(n.Tokens) > 0 {
+			first[n.Name] = slices.Min(n.Tokens)
+		}
+	}
+	sort.SliceStable(o.Nodes, func(i, j int) bool {
+		a, b := o.Nodes[i], o.Nodes[j]
+		if a.DC != b.DC {
+			return a.DC < b.DC
+		}
+		if first[a.Node] != first[b.Node] {
+			return first[a.Node] < first[b.Node]
+		}
+		return a.Node < b.Node
+	})
+	// Nodes with a snapshot that the ring does not list.
+	for _, ns := range b.Nodes {
+		if !containsNode(topo, ns.Node) {
+			t := ns.Time.UTC()
+			o.Nodes = append(o.Nodes, showNode{Node: ns.Node, DC: ns.DC, Rack: ns.Rack, Tokens: len(ns.Tokens), SnapshotTime: &t, Name: ns.Name, Status: "not in ring"})
+		}
+	}
+	tables := map[string]*showTable{}
+	for _, ns := range b.Nodes {
+		if ns.Finished.IsZero() {
+			continue
+		}
+		ts, err := c.Tables(ctx, b, ns.Node)
+		if err != nil {
+			return showOutput{}, err
+		}
+		for _, t := range ts {
+			k := t.Keyspace + "." + t.Table
+			st := tables[k]
+			if st == nil {
+				st = &showTable{Keyspace: t.Keyspace, Table: t.Table}
+				tables[k] = st
+			}
+			st.Nodes++
+			st.SSTables += t.SSTables
+			st.Bytes += t.Bytes
+		}
+	}
+	for _, t := range tables {
+		o.Tables = append(o.Tables, *t)
+	}
+	sort.Slice(o.Tables, func(i, j int) bool {
+		return o.Tables[i].Keyspace+"."+o.Tables[i].Table < o.Tables[j].Keyspace+"."+o.Tables[j].Table
+	})
+	s, src, err := c.LoadSchema(ctx, b, schemaFile)
+	switch {
+	case errors.Is(err, backup.ErrNoSchema):
+		o.Schema = showSchema{Kind: "none", Error: err.Error()}
+	case err != nil:
+		return showOutput{}, err
+	default:
+		o.Schema = showSchema{Kind: src.Kind, Node: src.Node, Key: src.Key, SSTables: len(src.SSTables)}
+		if s != nil {
+			for _, ks := range s.Keyspaces {
+				sk := showKeyspace{Name: ks.Name, Replication: replicationString(ks.Replication), Tables: []string{}}
+				for _, t := range ks.Tables {
+					sk.Tables = append(sk.Tables, t.Name)
+				}
+				o.Schema.Keyspaces = append(o.Schema.Keyspaces, sk)
+			}
+		}
+	}
+	return o, nil
 }
 
 func containsNode(nodes []ring.Node, name string) bool {
@@ -572,46 +593,34 @@ Exit status: 0 when complete, 2 when incomplete (what is missing is listed), 3 w
 store fails.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 && f.asOf != "" {
-				return usageError{errors.New("give a backup ID or --as-of, not both")}
-			}
-			c, p, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer p.Done()
-			ctx := cmd.Context()
-			b, _, err := pickBackup(ctx, c, &f, args, false)
-			if err != nil {
-				return err
-			}
-			r, err := c.Verify(ctx, b)
-			if err != nil {
-				return err
-			}
-			p.Done()
-			out := cmd.OutOrStdout()
-			if g.json {
-				if err := printJSON(out, r); err != nil {
+			return f.withBackup(cmd, args, false, func(c *backup.Catalog, p *progress, b *backup.Backup, _ *backup.Report) error {
+				r, err := c.Verify(cmd.Context(), b)
+				if err != nil {
 					return err
 				}
-			} else {
-				state := "complete"
-				if !r.Complete {
-					state = fmt.Sprintf("INCOMPLETE, %d problem(s)", len(r.Problems))
+				p.Done()
+				out := cmd.OutOrStdout()
+				if g.json {
+					if err := printJSON(out, r); err != nil {
+						return err
+					}
+				} else {
+					state := "complete"
+					if !r.Complete {
+						state = fmt.Sprintf("INCOMPLETE, %d problem(s)", len(r.Problems))
+					}
+					fmt.Fprintf(out, "backup %s (%s, snapshot %s): %s\n", r.Backup, r.Layout, r.SnapshotTime.UTC().Format(time.RFC3339), state)
+					fmt.Fprintf(out, "%d/%d nodes, %d/%d files, %s\n", r.NodesPresent, r.Nodes, r.FilesPresent, r.Files, formatBytes(r.Bytes))
+					if !r.Complete {
+						fmt.Fprintln(out)
+						printProblems(out, r.Problems)
+					}
 				}
-				fmt.Fprintf(out, "backup %s (%s, snapshot %s): %s\n", r.Backup, r.Layout, r.SnapshotTime.UTC().Format(time.RFC3339), state)
-				fmt.Fprintf(out, "%d/%d nodes, %d/%d files, %s\n", r.NodesPresent, r.Nodes, r.FilesPresent, r.Files, formatBytes(r.Bytes))
 				if !r.Complete {
-					fmt.Fprintln(out)
-					printProblems(out, r.Problems)
+					return incompleteError{fmt.Sprintf("backup %s is incomplete: %d problem(s), listed above", r.Backup, len(r.Problems))}
 				}
-			}
-			if !r.Complete {
-				return incompleteError{fmt.Sprintf("backup %s is incomplete: %d problem(s), listed above", r.Backup, len(r.Problems))}
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	f.register(cmd)

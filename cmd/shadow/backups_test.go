@@ -67,14 +67,32 @@ func transcript(r cliResult) string {
 	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.Code, r.Stdout, r.Stderr)
 }
 
+// backupsCase is one backups command whose transcript is compared with
+// testdata/backups/<name>.
+type backupsCase struct {
+	name string
+	args []string
+	code int
+}
+
+// runBackupsCases runs each case as a subtest, checks its exit code and
+// compares its transcript, scrubbed, with the golden file.
+func runBackupsCases(t *testing.T, cases []backupsCase, scrub ...string) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runShadow(t, "", c.args...)
+			if r.Code != c.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.Code, c.code, r.Stdout, r.Stderr)
+			}
+			golden(t, "backups/"+c.name, transcript(r), scrub...)
+		})
+	}
+}
+
 func TestBackupsMedusaGolden(t *testing.T) {
 	dir, uri := fileStore(t, medusaStore)
-	scrub := []string{regexp.QuoteMeta(dir), "STORE"}
-	cases := []struct {
-		name string
-		args []string
-		code int
-	}{
+	runBackupsCases(t, []backupsCase{
 		{"medusa-list", []string{"backups", "list", "--store", uri}, 0},
 		{"medusa-list-verify", []string{"backups", "list", "--store", uri, "--verify"}, 0},
 		{"medusa-list-json", []string{"backups", "list", "--store", uri, "--json", "--limit", "2"}, 0},
@@ -87,16 +105,7 @@ func TestBackupsMedusaGolden(t *testing.T) {
 		{"medusa-verify-ok", []string{"backups", "verify", "--store", uri, "--as-of", "2026-11-21T12:00:00Z"}, 0},
 		{"medusa-verify-unknown", []string{"backups", "verify", "--store", uri, "2026-12-01"}, 2},
 		{"medusa-show-none", []string{"backups", "show", "--store", uri, "--as-of", "2026-01-01"}, 2},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := runShadow(t, "", c.args...)
-			if r.Code != c.code {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.Code, c.code, r.Stdout, r.Stderr)
-			}
-			golden(t, "backups/"+c.name, transcript(r), scrub...)
-		})
-	}
+	}, regexp.QuoteMeta(dir), "STORE")
 }
 
 func TestBackupsPriamGolden(t *testing.T) {
@@ -113,28 +122,14 @@ func TestBackupsPriamGolden(t *testing.T) {
 		t.Fatal("no file to lose")
 	}
 	os.Remove(lost)
-	scrub := []string{regexp.QuoteMeta(dir), "STORE"}
-	cases := []struct {
-		name string
-		args []string
-		code int
-	}{
+	runBackupsCases(t, []backupsCase{
 		{"priam-list", []string{"backups", "list", "--store", uri, "--cluster", "fake-app", "--verify"}, 0},
 		{"priam-show", []string{"backups", "show", "--store", uri, "--layout", "priam"}, 0},
 		{"priam-list-window", []string{"backups", "list", "--store", uri, "--snapshot-window", "90m", "--as-of", "2026-11-21T23:00:00Z", "--limit", "2"}, 0},
 		{"priam-verify", []string{"backups", "verify", "--store", uri, "--cluster", "fake-app", "--layout", "priam"}, 2},
 		{"priam-unknown-app", []string{"backups", "list", "--store", uri, "--cluster", "other-app"}, 2},
 		{"priam-forced-medusa", []string{"backups", "list", "--store", uri, "--layout", "medusa"}, 2},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := runShadow(t, "", c.args...)
-			if r.Code != c.code {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.Code, c.code, r.Stdout, r.Stderr)
-			}
-			golden(t, "backups/"+c.name, transcript(r), scrub...)
-		})
-	}
+	}, regexp.QuoteMeta(dir), "STORE")
 }
 
 func TestBackupsBadInput(t *testing.T) {

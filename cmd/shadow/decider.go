@@ -48,23 +48,31 @@ shadow serve answers GET /v1/decide with the same decision; see docs/decider.md.
 	return cmd
 }
 
-// openDecider opens the registry. Read-only commands pass create=false so
-// that a wrong --db never leaves an empty database behind.
-func openDecider(ctx context.Context, create bool) (*decider.Decider, func(), error) {
+// registryOptions are the options of the decider commands: the datasets
+// file (if any) and the promotion policy in force, logging to logger.
+func registryOptions(logger *slog.Logger) (decider.Options, error) {
 	files, err := loadDatasets(false)
 	if err != nil {
-		return nil, nil, err
+		return decider.Options{}, err
 	}
 	policy, err := decider.ParsePolicy(&g.cfg.Decider)
 	if err != nil {
-		return nil, nil, err
+		return decider.Options{}, err
 	}
-	store, err := openLog(ctx, create)
+	return decider.Options{Datasets: files, Policy: policy, Logger: logger}, nil
+}
+
+// withDecider opens the registry, runs fn with it and closes it again.
+// Read-only commands pass create=false so that a wrong --db never leaves an
+// empty database behind.
+func withDecider(ctx context.Context, create bool, fn func(*decider.Decider) error) error {
+	opts, err := registryOptions(slog.Default())
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	d := decider.New(store, decider.Options{Datasets: files, Policy: policy, Logger: slog.Default()})
-	return d, func() { store.Close() }, nil
+	return withLog(ctx, create, func(store *investigations.Store) error {
+		return fn(decider.New(store, opts))
+	})
 }
 
 func newDeciderDecideCmd() *cobra.Command {
@@ -82,16 +90,12 @@ A registry that cannot be read answers LEGACY, as the API does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			files, err := loadDatasets(false)
+			opts, err := registryOptions(slog.New(slog.DiscardHandler))
 			if err != nil {
 				return err
 			}
-			policy, err := decider.ParsePolicy(&g.cfg.Decider)
-			if err != nil {
-				return err
-			}
+			files := opts.Datasets
 			var d *decider.Decider
-			opts := decider.Options{Datasets: files, Policy: policy, Logger: slog.New(slog.DiscardHandler)}
 			store, err := openLog(ctx, false)
 			switch {
 			case errors.Is(err, investigations.ErrInvalid):
@@ -116,14 +120,11 @@ A registry that cannot be read answers LEGACY, as the API does.`,
 					}
 					decs = append(decs, dec)
 				}
-				if g.json {
-					return printJSON(out, newJSONList(decs, len(decs)))
-				}
-				t := newTable(out, "DATASET", "COHORT", "BUCKET", "PATH", "DECISION", "RULE", "REASON")
-				for _, dec := range decs {
-					t.row(dec.Movement, dec.Cohort, fmtBucket(dec.Bucket), string(dec.Path), dec.Answer, dec.Rule, dec.Reason)
-				}
-				return t.flush()
+				return printList(out, decs, len(decs), "datasets",
+					[]string{"DATASET", "COHORT", "BUCKET", "PATH", "DECISION", "RULE", "REASON"},
+					func(dec decider.Decision) []string {
+						return []string{dec.Movement, dec.Cohort, fmtBucket(dec.Bucket), string(dec.Path), dec.Answer, dec.Rule, dec.Reason}
+					})
 			}
 			dec, err := d.Explain(ctx, m)
 			if err != nil {
@@ -186,37 +187,26 @@ the most specific wins (the most fields that are not '*'); on a tie, legacy.`,
 			if cmd.Flags().Changed("remove") == (path != "") {
 				return usageError{errors.New("give --path to set a rule, or --remove ID to remove one")}
 			}
-			d, done, err := openDecider(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer done()
 			out := cmd.OutOrStdout()
-			if cmd.Flags().Changed("remove") {
-				old, err := d.RemoveRule(ctx, remove, deciderAuthor, r.Reason)
+			return withDecider(ctx, true, func(d *decider.Decider) error {
+				if cmd.Flags().Changed("remove") {
+					old, err := d.RemoveRule(ctx, remove, deciderAuthor, r.Reason)
+					if err != nil {
+						return err
+					}
+					return printResult(out, old, "rule %d removed: %s → %s\n", old.ID, old.Patterns(), old.Path)
+				}
+				r.Path = decider.Path(path)
+				rule, created, err := d.SetRule(ctx, r, deciderAuthor)
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(out, old)
+				verb := "updated"
+				if created {
+					verb = "created"
 				}
-				fmt.Fprintf(out, "rule %d removed: %s → %s\n", old.ID, old.Patterns(), old.Path)
-				return nil
-			}
-			r.Path = decider.Path(path)
-			rule, created, err := d.SetRule(ctx, r, deciderAuthor)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(out, rule)
-			}
-			verb := "updated"
-			if created {
-				verb = "created"
-			}
-			fmt.Fprintf(out, "rule %d %s: %s → %s\n", rule.ID, verb, rule.Patterns(), rule.Path)
-			return nil
+				return printResult(out, rule, "rule %d %s: %s → %s\n", rule.ID, verb, rule.Patterns(), rule.Path)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -237,31 +227,22 @@ func newDeciderRulesCmd() *cobra.Command {
 		Short: "List the explicit rules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := openDecider(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			rules, err := d.Rules(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if rules == nil {
-				rules = []decider.Rule{}
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(rules, len(rules)))
-			}
-			if len(rules) == 0 {
-				fmt.Fprintln(out, "no rules")
-				return nil
-			}
-			t := newTable(out, "ID", "CLUSTER", "KEYSPACE", "TABLE", "DESTINATION", "COHORT", "PATH", "BY", "UPDATED", "REASON")
-			for _, r := range rules {
-				t.row(strconv.FormatInt(r.ID, 10), r.Cluster, r.Keyspace, r.Table, r.Destination, r.Cohort, string(r.Path), r.CreatedBy, fmtTime(r.UpdatedAt), orDash(r.Reason))
-			}
-			return t.flush()
+			return withDecider(cmd.Context(), false, func(d *decider.Decider) error {
+				rules, err := d.Rules(cmd.Context())
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if len(rules) == 0 && !g.json {
+					fmt.Fprintln(out, "no rules")
+					return nil
+				}
+				return printList(out, rules, len(rules), "rules",
+					[]string{"ID", "CLUSTER", "KEYSPACE", "TABLE", "DESTINATION", "COHORT", "PATH", "BY", "UPDATED", "REASON"},
+					func(r decider.Rule) []string {
+						return []string{strconv.FormatInt(r.ID, 10), r.Cluster, r.Keyspace, r.Table, r.Destination, r.Cohort, string(r.Path), r.CreatedBy, fmtTime(r.UpdatedAt), orDash(r.Reason)}
+					})
+			})
 		},
 	}
 }
@@ -285,55 +266,38 @@ With --remove DATASET the pin goes; with no arguments the pins are listed.`,
 			case !remove && len(args) == 1:
 				return usageError{fmt.Errorf("pin %s: name the path too: pin %s legacy|new", args[0], args[0])}
 			}
-			d, done, err := openDecider(ctx, len(args) > 0)
-			if err != nil {
-				return err
-			}
-			defer done()
-			switch {
-			case remove:
-				old, err := d.Unpin(ctx, args[0], deciderAuthor, reason)
+			return withDecider(ctx, len(args) > 0, func(d *decider.Decider) error {
+				switch {
+				case remove:
+					old, err := d.Unpin(ctx, args[0], deciderAuthor, reason)
+					if err != nil {
+						return err
+					}
+					return printResult(out, old, "%s unpinned (was pinned to %s)\n", old.Movement, old.Path)
+				case len(args) == 2:
+					if err := requireDatasets(d); err != nil {
+						return err
+					}
+					pin, err := d.PinMovement(ctx, args[0], decider.Path(args[1]), replace, deciderAuthor, reason)
+					if err != nil {
+						return err
+					}
+					return printResult(out, pin, "%s pinned to %s\n", pin.Movement, pin.Path)
+				}
+				pins, err := d.Pins(ctx)
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(out, old)
+				if len(pins) == 0 && !g.json {
+					fmt.Fprintln(out, "no pins")
+					return nil
 				}
-				fmt.Fprintf(out, "%s unpinned (was pinned to %s)\n", old.Movement, old.Path)
-				return nil
-			case len(args) == 2:
-				if err := requireDatasets(d); err != nil {
-					return err
-				}
-				pin, err := d.PinMovement(ctx, args[0], decider.Path(args[1]), replace, deciderAuthor, reason)
-				if err != nil {
-					return err
-				}
-				if g.json {
-					return printJSON(out, pin)
-				}
-				fmt.Fprintf(out, "%s pinned to %s\n", pin.Movement, pin.Path)
-				return nil
-			}
-			pins, err := d.Pins(ctx)
-			if err != nil {
-				return err
-			}
-			if pins == nil {
-				pins = []decider.Pin{}
-			}
-			if g.json {
-				return printJSON(out, newJSONList(pins, len(pins)))
-			}
-			if len(pins) == 0 {
-				fmt.Fprintln(out, "no pins")
-				return nil
-			}
-			t := newTable(out, "DATASET", "PATH", "BY", "AT", "REASON")
-			for _, p := range pins {
-				t.row(p.Movement, string(p.Path), p.CreatedBy, fmtTime(p.CreatedAt), orDash(p.Reason))
-			}
-			return t.flush()
+				return printList(out, pins, len(pins), "pins",
+					[]string{"DATASET", "PATH", "BY", "AT", "REASON"},
+					func(p decider.Pin) []string {
+						return []string{p.Movement, string(p.Path), p.CreatedBy, fmtTime(p.CreatedAt), orDash(p.Reason)}
+					})
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -378,34 +342,24 @@ arguments the cohorts are listed with their ramps and members.`,
 				}
 				percent = p
 			}
-			d, done, err := openDecider(ctx, len(args) > 0)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if len(args) == 2 {
-				c, err := d.SetRamp(ctx, args[0], percent, deciderAuthor, reason)
+			return withDecider(ctx, len(args) > 0, func(d *decider.Decider) error {
+				if len(args) == 2 {
+					c, err := d.SetRamp(ctx, args[0], percent, deciderAuthor, reason)
+					if err != nil {
+						return err
+					}
+					return printResult(out, c, "cohort %s ramped to %d%%\n", c.Name, c.Ramp)
+				}
+				cs, err := d.Cohorts(ctx)
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(out, c)
-				}
-				fmt.Fprintf(out, "cohort %s ramped to %d%%\n", c.Name, c.Ramp)
-				return nil
-			}
-			cs, err := d.Cohorts(ctx)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(out, newJSONList(cs, len(cs)))
-			}
-			t := newTable(out, "COHORT", "RAMP", "MEMBERS", "BY", "UPDATED")
-			for _, c := range cs {
-				t.row(c.Name, strconv.Itoa(c.Ramp)+"%", fmtList(c.Members), orDash(c.UpdatedBy), fmtOptTime(c.UpdatedAt))
-			}
-			return t.flush()
+				return printList(out, cs, len(cs), "cohorts",
+					[]string{"COHORT", "RAMP", "MEMBERS", "BY", "UPDATED"},
+					func(c decider.Cohort) []string {
+						return []string{c.Name, strconv.Itoa(c.Ramp) + "%", fmtList(c.Members), orDash(c.UpdatedBy), fmtOptTime(c.UpdatedAt)}
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
@@ -424,33 +378,22 @@ func newDeciderCohortCmd() *cobra.Command {
 			if !unset && len(args) < 2 {
 				return usageError{errors.New("cohort takes a cohort and the datasets to move into it")}
 			}
-			d, done, err := openDecider(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := requireDatasets(d); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if unset {
-				if err := d.UnassignCohort(ctx, args, deciderAuthor, reason); err != nil {
+			return withDecider(ctx, true, func(d *decider.Decider) error {
+				if err := requireDatasets(d); err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(out, map[string]any{"unset": args})
+				out := cmd.OutOrStdout()
+				if unset {
+					if err := d.UnassignCohort(ctx, args, deciderAuthor, reason); err != nil {
+						return err
+					}
+					return printResult(out, map[string]any{"unset": args}, "%s back in the datasets file's cohort\n", strings.Join(args, ", "))
 				}
-				fmt.Fprintf(out, "%s back in the datasets file's cohort\n", strings.Join(args, ", "))
-				return nil
-			}
-			if err := d.AssignCohort(ctx, args[0], args[1:], deciderAuthor, reason); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(out, map[string]any{"cohort": args[0], "datasets": args[1:]})
-			}
-			fmt.Fprintf(out, "%s now in cohort %s\n", strings.Join(args[1:], ", "), args[0])
-			return nil
+				if err := d.AssignCohort(ctx, args[0], args[1:], deciderAuthor, reason); err != nil {
+					return err
+				}
+				return printResult(out, map[string]any{"cohort": args[0], "datasets": args[1:]}, "%s now in cohort %s\n", strings.Join(args[1:], ", "), args[0])
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&unset, "unset", false, "remove the registry's cohort of the datasets")
@@ -468,35 +411,22 @@ func newDeciderHistoryCmd() *cobra.Command {
 			if err := checkLimit(f.Limit); err != nil {
 				return err
 			}
-			d, done, err := openDecider(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			es, total, err := d.History(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if es == nil {
-				es = []decider.Entry{}
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(es, total))
-			}
-			if total == 0 {
-				fmt.Fprintln(out, "no history")
-				return nil
-			}
-			t := newTable(out, "AT", "KIND", "BY", "ACTION", "SUBJECT", "CHANGE", "REASON")
-			for _, e := range es {
-				t.row(fmtTime(e.At), e.Kind, orDash(e.Actor), e.Action, e.Subject, fmtChange(e), orDash(e.Reason))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			footer(out, len(es), total, "entries")
-			return nil
+			return withDecider(cmd.Context(), false, func(d *decider.Decider) error {
+				es, total, err := d.History(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if total == 0 && !g.json {
+					fmt.Fprintln(out, "no history")
+					return nil
+				}
+				return printList(out, es, total, "entries",
+					[]string{"AT", "KIND", "BY", "ACTION", "SUBJECT", "CHANGE", "REASON"},
+					func(e decider.Entry) []string {
+						return []string{fmtTime(e.At), e.Kind, orDash(e.Actor), e.Action, e.Subject, fmtChange(e), orDash(e.Reason)}
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&f.Movement, "dataset", "", "only this dataset's changes and outcomes")
@@ -562,33 +492,30 @@ night that differs, or nothing, with the path before and after. Nothing is
 written; shadow decider apply makes the changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := openDecider(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := requireDatasets(d); err != nil {
-				return err
-			}
-			plan, err := d.Plan(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(plan, len(plan)))
-			}
-			if err := printChanges(out, plan); err != nil {
-				return err
-			}
-			p := d.Policy()
-			switch n := countChanges(plan); {
-			case n == 0:
-				fmt.Fprintf(out, "nothing to change (promote_after %d, auto %t)\n", p.PromoteAfter, p.Auto)
-			default:
-				fmt.Fprintf(out, "%s to make (promote_after %d, auto %t); shadow decider apply makes them\n", countWord(n, "change"), p.PromoteAfter, p.Auto)
-			}
-			return nil
+			return withDecider(cmd.Context(), false, func(d *decider.Decider) error {
+				if err := requireDatasets(d); err != nil {
+					return err
+				}
+				plan, err := d.Plan(cmd.Context())
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if g.json {
+					return printJSON(out, newJSONList(plan, len(plan)))
+				}
+				if err := printChanges(out, plan); err != nil {
+					return err
+				}
+				p := d.Policy()
+				switch n := countChanges(plan); {
+				case n == 0:
+					fmt.Fprintf(out, "nothing to change (promote_after %d, auto %t)\n", p.PromoteAfter, p.Auto)
+				default:
+					fmt.Fprintf(out, "%s to make (promote_after %d, auto %t); shadow decider apply makes them\n", countWord(n, "change"), p.PromoteAfter, p.Auto)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -599,31 +526,28 @@ func newDeciderApplyCmd() *cobra.Command {
 		Short: "Apply the plan's promotions and demotions (audited under --author)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := openDecider(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := requireDatasets(d); err != nil {
-				return err
-			}
-			applied, err := d.Apply(cmd.Context(), deciderAuthor)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(applied, len(applied)))
-			}
-			if len(applied) == 0 {
-				fmt.Fprintln(out, "nothing to change")
+			return withDecider(cmd.Context(), false, func(d *decider.Decider) error {
+				if err := requireDatasets(d); err != nil {
+					return err
+				}
+				applied, err := d.Apply(cmd.Context(), deciderAuthor)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if g.json {
+					return printJSON(out, newJSONList(applied, len(applied)))
+				}
+				if len(applied) == 0 {
+					fmt.Fprintln(out, "nothing to change")
+					return nil
+				}
+				if err := printChanges(out, applied); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%s applied\n", countWord(len(applied), "change"))
 				return nil
-			}
-			if err := printChanges(out, applied); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%s applied\n", countWord(len(applied), "change"))
-			return nil
+			})
 		},
 	}
 }

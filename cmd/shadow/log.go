@@ -56,6 +56,45 @@ func openLog(ctx context.Context, create bool) (*investigations.Store, error) {
 	return investigations.Open(ctx, g.db, opts...)
 }
 
+// withLog opens the state database (see openLog), runs fn with it and closes
+// it again.
+func withLog(ctx context.Context, create bool, fn func(*investigations.Store) error) error {
+	s, err := openLog(ctx, create)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// printList prints a list command's result: {"items": [...], "total": N}
+// under --json, otherwise a table with one row per item, then a footer when
+// --limit left items out (what names them: "runs").
+func printList[T any](out io.Writer, items []T, total int, what string, headers []string, row func(T) []string) error {
+	if g.json {
+		return printJSON(out, newJSONList(items, total))
+	}
+	t := newTable(out, headers...)
+	for _, it := range items {
+		t.row(row(it)...)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	footer(out, len(items), total, what)
+	return nil
+}
+
+// printResult prints a command's result: v as JSON under --json, otherwise
+// the text that format and args make.
+func printResult(out io.Writer, v any, format string, args ...any) error {
+	if g.json {
+		return printJSON(out, v)
+	}
+	fmt.Fprintf(out, format, args...)
+	return nil
+}
+
 func addLimit(cmd *cobra.Command, limit *int) {
 	cmd.Flags().IntVar(limit, "limit", 100, "show at most N items (0: all)")
 }
@@ -172,36 +211,25 @@ func newLogRunsCmd() *cobra.Command {
 				}
 				f.Since = t
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			runs, total, err := s.Runs(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(runs, total))
-			}
-			now := time.Now()
-			t := newTable(out, "RUN", "STATUS", "STARTED", "DURATION", "LEGACY_ROWS", "NEW_ROWS", "ONLY_IN_LEGACY", "ONLY_IN_NEW", "CHANGED", "SIMILARITY")
-			for _, r := range runs {
-				dur := "-" // running, or aborted: no meaningful duration
-				if r.FinishedAt != nil && r.Status != investigations.Aborted {
-					dur = fmtDuration(r.Duration(now))
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				runs, total, err := s.Runs(cmd.Context(), f)
+				if err != nil {
+					return err
 				}
-				t.row(r.ID, fmtStatus(r), fmtTime(r.StartedAt), dur,
-					strconv.FormatInt(r.LegacyRows, 10), strconv.FormatInt(r.NewRows, 10),
-					strconv.FormatInt(r.OnlyInLegacy, 10), strconv.FormatInt(r.OnlyInNew, 10), strconv.FormatInt(r.Changed, 10),
-					fmtSimilarity(r.Similarity))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			footer(out, len(runs), total, "runs")
-			return nil
+				now := time.Now()
+				return printList(cmd.OutOrStdout(), runs, total, "runs",
+					[]string{"RUN", "STATUS", "STARTED", "DURATION", "LEGACY_ROWS", "NEW_ROWS", "ONLY_IN_LEGACY", "ONLY_IN_NEW", "CHANGED", "SIMILARITY"},
+					func(r investigations.Run) []string {
+						dur := "-" // running, or aborted: no meaningful duration
+						if r.FinishedAt != nil && r.Status != investigations.Aborted {
+							dur = fmtDuration(r.Duration(now))
+						}
+						return []string{r.ID, fmtStatus(r), fmtTime(r.StartedAt), dur,
+							strconv.FormatInt(r.LegacyRows, 10), strconv.FormatInt(r.NewRows, 10),
+							strconv.FormatInt(r.OnlyInLegacy, 10), strconv.FormatInt(r.OnlyInNew, 10), strconv.FormatInt(r.Changed, 10),
+							fmtSimilarity(r.Similarity)}
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&dataset, "dataset", "", "only runs of this dataset")
@@ -223,27 +251,24 @@ func newLogShowCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openLog(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			r, err := s.Run(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			sigs, err := s.RunSignatures(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if sigs == nil {
-				sigs = []investigations.RunSignature{}
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, runDetail{r, sigs})
-			}
-			return printRun(out, r, sigs)
+			return withLog(ctx, false, func(s *investigations.Store) error {
+				r, err := s.Run(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				sigs, err := s.RunSignatures(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if sigs == nil {
+					sigs = []investigations.RunSignature{}
+				}
+				out := cmd.OutOrStdout()
+				if g.json {
+					return printJSON(out, runDetail{r, sigs})
+				}
+				return printRun(out, r, sigs)
+			})
 		},
 	}
 }
@@ -417,28 +442,17 @@ func newLogDiscrepanciesCmd() *cobra.Command {
 				return err
 			}
 			df.Limit = limit
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ds, total, err := s.Discrepancies(cmd.Context(), df)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(ds, total))
-			}
-			t := newTable(out, "ID", "RUN", "SIDE", "KEY", "COLUMNS", "TAGS", "INVESTIGATIONS")
-			for _, d := range ds {
-				t.row(strconv.FormatInt(d.ID, 10), d.RunID, string(d.Side), fmtKey(d.Key), fmtList(d.Columns), fmtList(d.Tags), fmtIDs(d.Investigations))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			footer(out, len(ds), total, "discrepancies")
-			return nil
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				ds, total, err := s.Discrepancies(cmd.Context(), df)
+				if err != nil {
+					return err
+				}
+				return printList(cmd.OutOrStdout(), ds, total, "discrepancies",
+					[]string{"ID", "RUN", "SIDE", "KEY", "COLUMNS", "TAGS", "INVESTIGATIONS"},
+					func(d investigations.StoredDiscrepancy) []string {
+						return []string{strconv.FormatInt(d.ID, 10), d.RunID, string(d.Side), fmtKey(d.Key), fmtList(d.Columns), fmtList(d.Tags), fmtIDs(d.Investigations)}
+					})
+			})
 		},
 	}
 	f.add(cmd)
@@ -468,15 +482,12 @@ func newLogExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if format == "csv" {
-				return exportCSV(cmd.Context(), cmd.OutOrStdout(), s, df)
-			}
-			return exportJSON(cmd.Context(), cmd.OutOrStdout(), s, df)
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				if format == "csv" {
+					return exportCSV(cmd.Context(), cmd.OutOrStdout(), s, df)
+				}
+				return exportJSON(cmd.Context(), cmd.OutOrStdout(), s, df)
+			})
 		},
 	}
 	f.add(cmd)
@@ -552,28 +563,21 @@ func newLogConfidenceCmd() *cobra.Command {
 		Short: "Clean streak in nights and the last night that differed, per dataset",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			cs, err := s.Confidence(cmd.Context(), dataset)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(cs, len(cs)))
-			}
-			t := newTable(out, "DATASET", "CLEAN_STREAK_NIGHTS", "LAST_DIFFERING_NIGHT", "LAST_NIGHT", "LAST_STATUS", "NIGHTS")
-			for _, c := range cs {
-				last := "-"
-				if c.LastDifferingNight != nil {
-					last = *c.LastDifferingNight
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				cs, err := s.Confidence(cmd.Context(), dataset)
+				if err != nil {
+					return err
 				}
-				t.row(c.Dataset, strconv.Itoa(c.CleanStreakNights), last, orDash(c.LastNight), orDash(string(c.LastStatus)), strconv.Itoa(c.Nights))
-			}
-			return t.flush()
+				return printList(cmd.OutOrStdout(), cs, len(cs), "datasets",
+					[]string{"DATASET", "CLEAN_STREAK_NIGHTS", "LAST_DIFFERING_NIGHT", "LAST_NIGHT", "LAST_STATUS", "NIGHTS"},
+					func(c investigations.Confidence) []string {
+						last := "-"
+						if c.LastDifferingNight != nil {
+							last = *c.LastDifferingNight
+						}
+						return []string{c.Dataset, strconv.Itoa(c.CleanStreakNights), last, orDash(c.LastNight), orDash(string(c.LastStatus)), strconv.Itoa(c.Nights)}
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&dataset, "dataset", "", "only this dataset")

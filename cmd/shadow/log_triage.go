@@ -42,28 +42,17 @@ func newLogInvestigationsCmd() *cobra.Command {
 				}
 				f.Status = st
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			invs, total, err := s.Investigations(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(invs, total))
-			}
-			t := newTable(out, "ID", "STATUS", "CATEGORY", "DISCREPANCIES", "UPDATED", "TITLE")
-			for _, i := range invs {
-				t.row(strconv.FormatInt(i.ID, 10), string(i.Status), orDash(i.Category), strconv.FormatInt(i.Discrepancies, 10), fmtTime(i.UpdatedAt), i.Title)
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			footer(out, len(invs), total, "investigations")
-			return nil
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				invs, total, err := s.Investigations(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				return printList(cmd.OutOrStdout(), invs, total, "investigations",
+					[]string{"ID", "STATUS", "CATEGORY", "DISCREPANCIES", "UPDATED", "TITLE"},
+					func(i investigations.Investigation) []string {
+						return []string{strconv.FormatInt(i.ID, 10), string(i.Status), orDash(i.Category), strconv.FormatInt(i.Discrepancies, 10), fmtTime(i.UpdatedAt), i.Title}
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only this status: open, triaged, explained, fixed, wontfix")
@@ -83,19 +72,16 @@ func newLogInvestigationCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			d, err := s.Investigation(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), d)
-			}
-			return printInvestigation(cmd.OutOrStdout(), d)
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				d, err := s.Investigation(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), d)
+				}
+				return printInvestigation(cmd.OutOrStdout(), d)
+			})
 		},
 	}
 }
@@ -156,20 +142,13 @@ func newLogOpenCmd() *cobra.Command {
 				}
 				req.Side = sd
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			d, err := s.OpenInvestigation(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), d)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "opened investigation %d: %s (%d discrepancies linked, %d signatures)\n", d.ID, d.Title, d.Discrepancies, len(d.Signatures))
-			return nil
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				d, err := s.OpenInvestigation(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), d, "opened investigation %d: %s (%d discrepancies linked, %d signatures)\n", d.ID, d.Title, d.Discrepancies, len(d.Signatures))
+			})
 		},
 	}
 	cmd.Flags().StringVar(&fromRun, "from-run", "", "link this run's stored discrepancies and adopt their signatures")
@@ -196,20 +175,14 @@ func newLogLinkCmd() *cobra.Command {
 				}
 				ds = append(ds, id)
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			n, err := s.Link(cmd.Context(), inv, ds, logAuthor)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), map[string]int64{"investigation": inv, "linked": int64(n)})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "investigation %d: linked %d discrepancies (%d already linked)\n", inv, n, len(ds)-n)
-			return nil
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				n, err := s.Link(cmd.Context(), inv, ds, logAuthor)
+				if err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), map[string]int64{"investigation": inv, "linked": int64(n)},
+					"investigation %d: linked %d discrepancies (%d already linked)\n", inv, n, len(ds)-n)
+			})
 		},
 	}
 }
@@ -221,11 +194,7 @@ func printInvestigationSummary(cmd *cobra.Command, s *investigations.Store, id i
 	if err != nil {
 		return err
 	}
-	if g.json {
-		return printJSON(cmd.OutOrStdout(), d)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "investigation %d: %s (status %s, category %s)\n", id, what, d.Status, orDash(d.Category))
-	return nil
+	return printResult(cmd.OutOrStdout(), d, "investigation %d: %s (status %s, category %s)\n", id, what, d.Status, orDash(d.Category))
 }
 
 func newLogCategorizeCmd() *cobra.Command {
@@ -238,15 +207,12 @@ func newLogCategorizeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.Categorize(cmd.Context(), inv, args[1], logAuthor); err != nil {
-				return err
-			}
-			return printInvestigationSummary(cmd, s, inv, "categorized as "+args[1])
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				if err := s.Categorize(cmd.Context(), inv, args[1], logAuthor); err != nil {
+					return err
+				}
+				return printInvestigationSummary(cmd, s, inv, "categorized as "+args[1])
+			})
 		},
 	}
 }
@@ -288,26 +254,23 @@ func newLogNoteCmd() *cobra.Command {
 			if len(entries) == 0 {
 				return usageError{fmt.Errorf("note: give TEXT, --log FILE or --query SQL")}
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var added []investigations.Entry
-			for _, e := range entries {
-				en, err := s.AddEntry(cmd.Context(), inv, e.kind, e.body, logAuthor)
-				if err != nil {
-					return err
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				var added []investigations.Entry
+				for _, e := range entries {
+					en, err := s.AddEntry(cmd.Context(), inv, e.kind, e.body, logAuthor)
+					if err != nil {
+						return err
+					}
+					added = append(added, en)
 				}
-				added = append(added, en)
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), newJSONList(added, len(added)))
-			}
-			for _, e := range added {
-				fmt.Fprintf(cmd.OutOrStdout(), "investigation %d: added %s %d\n", inv, e.Kind, e.ID)
-			}
-			return nil
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), newJSONList(added, len(added)))
+				}
+				for _, e := range added {
+					fmt.Fprintf(cmd.OutOrStdout(), "investigation %d: added %s %d\n", inv, e.Kind, e.ID)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&logFile, "log", "", "add this file's contents as a log excerpt (- reads stdin; at most 1 MiB)")
@@ -332,15 +295,12 @@ func newLogResolveCmd() *cobra.Command {
 			default:
 				return usageError{fmt.Errorf("--status %q: want explained, fixed or wontfix", status)}
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.Resolve(cmd.Context(), inv, st, logAuthor); err != nil {
-				return err
-			}
-			return printInvestigationSummary(cmd, s, inv, "resolved as "+status)
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				if err := s.Resolve(cmd.Context(), inv, st, logAuthor); err != nil {
+					return err
+				}
+				return printInvestigationSummary(cmd, s, inv, "resolved as "+status)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "explained, fixed or wontfix")
@@ -358,24 +318,17 @@ func newLogRulesCmd() *cobra.Command {
 		Short: "List the rules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			rules, err := s.Rules(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json {
-				return printJSON(out, newJSONList(rules, len(rules)))
-			}
-			t := newTable(out, "ID", "DATASET", "SIDE", "COLUMNS", "TAG", "CATEGORY")
-			for _, r := range rules {
-				t.row(strconv.FormatInt(r.ID, 10), r.Dataset, r.Side, r.Columns, r.Tag, r.Category)
-			}
-			return t.flush()
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				rules, err := s.Rules(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return printList(cmd.OutOrStdout(), rules, len(rules), "rules",
+					[]string{"ID", "DATASET", "SIDE", "COLUMNS", "TAG", "CATEGORY"},
+					func(r investigations.Rule) []string {
+						return []string{strconv.FormatInt(r.ID, 10), r.Dataset, r.Side, r.Columns, r.Tag, r.Category}
+					})
+			})
 		},
 	}
 	var r investigations.Rule
@@ -384,27 +337,24 @@ func newLogRulesCmd() *cobra.Command {
 		Short: "Add a rule ('*' is a wildcard in every field; the most specific matching rule wins)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openLog(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			rule, categorized, err := s.AddRule(cmd.Context(), r, logAuthor)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Rule        investigations.Rule `json:"rule"`
-					Categorized []int64             `json:"categorized"`
-				}{rule, categorized})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "added rule %d: dataset %s, side %s, columns %s, tag %s → %s\n",
-				rule.ID, rule.Dataset, rule.Side, rule.Columns, rule.Tag, rule.Category)
-			if len(categorized) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "categorized investigations %s\n", fmtIDs(categorized))
-			}
-			return nil
+			return withLog(cmd.Context(), true, func(s *investigations.Store) error {
+				rule, categorized, err := s.AddRule(cmd.Context(), r, logAuthor)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), struct {
+						Rule        investigations.Rule `json:"rule"`
+						Categorized []int64             `json:"categorized"`
+					}{rule, categorized})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "added rule %d: dataset %s, side %s, columns %s, tag %s → %s\n",
+					rule.ID, rule.Dataset, rule.Side, rule.Columns, rule.Tag, rule.Category)
+				if len(categorized) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "categorized investigations %s\n", fmtIDs(categorized))
+				}
+				return nil
+			})
 		},
 	}
 	add.Flags().StringVar(&r.Category, "category", "", "the category matching signatures get")
@@ -422,19 +372,12 @@ func newLogRulesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openLog(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.RemoveRule(cmd.Context(), id); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), map[string]int64{"removed": id})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed rule %d\n", id)
-			return nil
+			return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+				if err := s.RemoveRule(cmd.Context(), id); err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), map[string]int64{"removed": id}, "removed rule %d\n", id)
+			})
 		},
 	}
 	cmd.AddCommand(list, add, rm)
@@ -443,24 +386,17 @@ func newLogRulesCmd() *cobra.Command {
 
 func newLogCategoriesCmd() *cobra.Command {
 	list := func(cmd *cobra.Command, _ []string) error {
-		s, err := openLog(cmd.Context(), false)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		cs, err := s.Categories(cmd.Context())
-		if err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		if g.json {
-			return printJSON(out, newJSONList(cs, len(cs)))
-		}
-		t := newTable(out, "CATEGORY", "INVESTIGATIONS", "DESCRIPTION")
-		for _, c := range cs {
-			t.row(c.Name, strconv.FormatInt(c.Investigations, 10), c.Description)
-		}
-		return t.flush()
+		return withLog(cmd.Context(), false, func(s *investigations.Store) error {
+			cs, err := s.Categories(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printList(cmd.OutOrStdout(), cs, len(cs), "categories",
+				[]string{"CATEGORY", "INVESTIGATIONS", "DESCRIPTION"},
+				func(c investigations.Category) []string {
+					return []string{c.Name, strconv.FormatInt(c.Investigations, 10), c.Description}
+				})
+		})
 	}
 	cmd := &cobra.Command{
 		Use:   "categories",
@@ -474,19 +410,12 @@ func newLogCategoriesCmd() *cobra.Command {
 			Short: "Add a category, or change its description",
 			Args:  cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				s, err := openLog(cmd.Context(), true)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				if err := s.AddCategory(cmd.Context(), args[0], args[1]); err != nil {
-					return err
-				}
-				if g.json {
-					return printJSON(cmd.OutOrStdout(), investigations.Category{Name: args[0], Description: args[1]})
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "category %s: %s\n", args[0], args[1])
-				return nil
+				return withLog(cmd.Context(), true, func(s *investigations.Store) error {
+					if err := s.AddCategory(cmd.Context(), args[0], args[1]); err != nil {
+						return err
+					}
+					return printResult(cmd.OutOrStdout(), investigations.Category{Name: args[0], Description: args[1]}, "category %s: %s\n", args[0], args[1])
+				})
 			},
 		})
 	return cmd
