@@ -245,6 +245,31 @@ type prepared struct {
 // Write stores a batch of discrepancies in one transaction: either all of
 // the batch is stored (up to the cap) and counted, or none of it. Rows are
 // encoded while earlier ones are being inserted.
+// SetTTLReferences records the run's TTL reference times once they are
+// known, which is often after the run started (the legacy snapshot's commit
+// time, the backup's snapshot time). A zero side keeps what the run had.
+// Discrepancies written from then on are signed with them.
+func (w *RunWriter) SetTTLReferences(ctx context.Context, refs References) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return fmt.Errorf("run %s: %w: already finished", w.runID, ErrInvalid)
+	}
+	next := w.refs
+	if !refs.Legacy.IsZero() {
+		next.Legacy = refs.Legacy
+	}
+	if !refs.New.IsZero() {
+		next.New = refs.New
+	}
+	if _, err := w.s.db.ExecContext(ctx, "UPDATE runs SET legacy_ttl_reference = ?, new_ttl_reference = ? WHERE id = ?",
+		nullTime(next.Legacy), nullTime(next.New), w.row); err != nil {
+		return w.s.wrap(err)
+	}
+	w.refs = next
+	return nil
+}
+
 func (w *RunWriter) Write(ctx context.Context, batch []Discrepancy) error {
 	if len(batch) == 0 {
 		return nil

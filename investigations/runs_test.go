@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"sort"
 	"testing"
 	"time"
 )
@@ -322,5 +323,57 @@ func TestDifferingRunWithoutStreamedRowsIsStillTriaged(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(map[string][2]int64{"changed:amount:": {1, 1}, "only_in_legacy::": {2, 0}}) {
 		t.Fatalf("signatures %v", got)
+	}
+}
+
+// TestSetTTLReferences: references learnt after the run started are stored
+// with the run and sign the discrepancies written from then on.
+func TestSetTTLReferences(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	w, err := s.StartRun(ctx, NewRun{Dataset: "orders", Night: "2026-11-24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring := func(id int) Discrepancy {
+		return Discrepancy{Side: OnlyInNew, Key: map[string]any{"id": id}, Fingerprint: uint64(id),
+			New: map[string]any{"id": id, "_ttl_expires_at": night0.Add(30 * time.Minute)}}
+	}
+	if err := w.Write(ctx, []Discrepancy{expiring(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTTLReferences(ctx, References{Legacy: night0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTTLReferences(ctx, References{New: night0}); err != nil { // keeps Legacy
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, []Discrepancy{expiring(2)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Run(ctx, w.RunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LegacyTTLReference == nil || !r.LegacyTTLReference.Equal(night0.Add(time.Hour)) || r.NewTTLReference == nil || !r.NewTTLReference.Equal(night0) {
+		t.Fatalf("references %v / %v, want %v / %v", r.LegacyTTLReference, r.NewTTLReference, night0.Add(time.Hour), night0)
+	}
+	sigs, err := s.RunSignatures(ctx, w.RunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sg := range sigs {
+		got = append(got, fmt.Sprintf("%s=%d", sg.Text, sg.Seen))
+	}
+	sort.Strings(got)
+	if want := "[only_in_new::=1 only_in_new::ttl-expired-at-reference=1]"; fmt.Sprint(got) != want {
+		t.Fatalf("signatures %v, want %s", got, want)
+	}
+	if _, err := w.Finish(ctx, Result{Counts: Counts{LegacyRows: 0, NewRows: 2, Extra: 2, OnlyInNew: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTTLReferences(ctx, References{Legacy: night0}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("after finish: %v, want ErrInvalid", err)
 	}
 }
