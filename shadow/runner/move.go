@@ -58,6 +58,7 @@ func (x *run) move(ctx context.Context) error {
 		return err
 	}
 	x.res.Backup, x.res.BackupTime = res.Backup, res.SnapshotTime
+	x.refs.New = res.TTLReference
 	x.res.NewSnapshotID = res.SnapshotID
 	if len(x.res.Key) == 0 {
 		x.res.Key = res.Key

@@ -27,8 +27,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/cassmove/shadow/diff"
 	"github.com/cassmove/shadow/engine/lake"
+	"github.com/cassmove/shadow/engine/move"
 	"github.com/cassmove/shadow/investigations"
 	"github.com/cassmove/shadow/shadow/alert"
 	"github.com/cassmove/shadow/shadow/datasets"
@@ -107,14 +110,17 @@ type Result struct {
 
 // run is the state of one run in progress.
 type run struct {
-	r        *Runner
-	d        datasets.Dataset
-	res      *Result
-	w        *investigations.RunWriter
-	started  time.Time
-	asOf     time.Time
-	legacy   diff.Source
-	newSrc   diff.Source
+	r       *Runner
+	d       datasets.Dataset
+	res     *Result
+	w       *investigations.RunWriter
+	started time.Time
+	asOf    time.Time
+	legacy  diff.Source
+	newSrc  diff.Source
+	// refs are the TTL reference times of the two sides, learnt by plan
+	// (legacy) and move (new) and given to the log before the diff
+	refs     investigations.References
 	stageDur map[string]time.Duration
 }
 
@@ -202,9 +208,25 @@ func (x *run) plan(ctx context.Context) error {
 	}
 	if snap != nil {
 		x.res.LegacySnapshotID = snap.SnapshotID
+		x.refs.Legacy = legacyTTLReference(snap)
 	}
 	x.legacy = diff.Iceberg("iceberg:"+ref.String(), tbl, snap)
 	return nil
+}
+
+// legacyTTLReference is the instant the legacy side judged TTLs against:
+// the shadow.ttl-reference its snapshot records when the engine wrote it
+// (legacy emulation), otherwise its commit time, since the legacy
+// connector expires TTLs when it runs.
+func legacyTTLReference(snap *table.Snapshot) time.Time {
+	if snap.Summary != nil {
+		if v := snap.Summary.Properties[move.PropTTLReference]; v != "" {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t
+			}
+		}
+	}
+	return time.UnixMilli(snap.TimestampMs).UTC()
 }
 
 // diff computes C − M and M − C and streams every discrepancy into the log.
@@ -246,6 +268,11 @@ func (x *run) diff(ctx context.Context) error {
 			}
 			return nil
 		},
+	}
+	// The references sign the discrepancies (ttl-expired-at-reference) and
+	// are shown with the run; a log that cannot take them is a log failure.
+	if err := x.w.SetTTLReferences(ctx, x.refs); err != nil {
+		return fmt.Errorf("recording the TTL references: %w", err)
 	}
 	rep, err := diff.Run(ctx, x.legacy, x.newSrc, opts)
 	if err == nil {

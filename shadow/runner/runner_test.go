@@ -131,6 +131,15 @@ func TestRunCleanAndDiffers(t *testing.T) {
 	if !first.Superseded {
 		t.Errorf("attempt 1 not superseded: %+v", first)
 	}
+	// The TTL references: the new side's is the backup's snapshot time (the
+	// dataset's default ttl_reference); the legacy side's is the one its
+	// snapshot records (the engine in legacy mode wrote it).
+	if first.NewTTLReference == nil || !first.NewTTLReference.Equal(res.BackupTime) {
+		t.Errorf("new TTL reference %v, want the backup's snapshot time %v", first.NewTTLReference, res.BackupTime)
+	}
+	if first.LegacyTTLReference == nil || !first.LegacyTTLReference.After(res.BackupTime) {
+		t.Errorf("legacy TTL reference %v, want one after the snapshot time %v (legacy expires TTLs when it runs)", first.LegacyTTLReference, res.BackupTime)
+	}
 	conf, err := r2.Log.Confidence(ctx, "orders")
 	if err != nil || len(conf) != 1 || conf[0].Nights != 1 {
 		t.Errorf("confidence after two attempts of one night: %+v %v", conf, err)
