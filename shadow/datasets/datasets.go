@@ -36,6 +36,7 @@
 //     tolerance: {score: "0.001", updated_at: 1ms}
 //     schedule: "0 2 * * *"             # cron (UTC unless CRON_TZ=…); default nightly at 02:00 UTC
 //     connector: raw                    # or {name: keyvalue, options: {…}}
+//     provenance: true                  # M also gets _writetime, _ttl_expires_at, _snapshot_time (default false)
 //     cohort: early                     # the decider cohort; default "default"
 //     labels: {team: payments}          # alert routing labels
 //
@@ -111,18 +112,23 @@ type File struct {
 
 // Dataset is one data movement.
 type Dataset struct {
-	Name        string            `yaml:"name" json:"name"`
-	Owner       string            `yaml:"owner" json:"owner"`
-	Source      Source            `yaml:"source" json:"source"`
-	Legacy      string            `yaml:"legacy" json:"legacy"`
-	New         string            `yaml:"new" json:"new"`
-	Destination string            `yaml:"destination" json:"destination"`
-	Key         Columns           `yaml:"key" json:"key"`
-	Normalize   Normalize         `yaml:"normalize" json:"normalize"`
-	Schedule    string            `yaml:"schedule" json:"schedule"`
-	Connector   Connector         `yaml:"connector" json:"connector"`
-	Cohort      string            `yaml:"cohort" json:"cohort"`
-	Labels      map[string]string `yaml:"labels" json:"labels"`
+	Name        string    `yaml:"name" json:"name"`
+	Owner       string    `yaml:"owner" json:"owner"`
+	Source      Source    `yaml:"source" json:"source"`
+	Legacy      string    `yaml:"legacy" json:"legacy"`
+	New         string    `yaml:"new" json:"new"`
+	Destination string    `yaml:"destination" json:"destination"`
+	Key         Columns   `yaml:"key" json:"key"`
+	Normalize   Normalize `yaml:"normalize" json:"normalize"`
+	Schedule    string    `yaml:"schedule" json:"schedule"`
+	Connector   Connector `yaml:"connector" json:"connector"`
+	// Provenance makes the new engine write the provenance columns
+	// (_writetime, _ttl_expires_at, _snapshot_time) into the new table; the
+	// diff carries them into the discrepancies without comparing them, so
+	// that the log can tag ttl-expired-at-reference and newer-write-in-new.
+	Provenance bool              `yaml:"provenance" json:"provenance"`
+	Cohort     string            `yaml:"cohort" json:"cohort"`
+	Labels     map[string]string `yaml:"labels" json:"labels"`
 
 	// PeriodSeconds is the derived schedule period, for
 	// shadow_schedule_period_seconds.

@@ -39,6 +39,7 @@ const good = `
     tolerance: {score: 0.001, updated_at: 1ms}
   cohort: early
   labels: {team: payments}
+  provenance: true
 - name: events
   owner: events-team
   source: {store: "file:///data/backups", cluster: main, keyspace: ks, table: ev, ttl_reference: run_start}
@@ -95,7 +96,13 @@ func TestParseGood(t *testing.T) {
 		t.Error(Night(sched))
 	}
 
+	if !o.Provenance {
+		t.Error("orders: provenance: true not read")
+	}
 	e, _ := f.Get("events")
+	if e.Provenance {
+		t.Error("events: provenance defaults to true, want false")
+	}
 	if strings.Join(e.Key, ",") != "id,ts" || e.Connector.Name != "timeseries" || e.Connector.Options["seconds_per_slice"] != 86400 {
 		t.Errorf("events %+v", e)
 	}
