@@ -45,6 +45,17 @@ type Options struct {
 	TempDir string
 	// Rules are the normalization rules of contracts §2.
 	Rules Rules
+	// Carry names columns delivered with each discrepancy row of the
+	// side(s) that have them (in Row.Values and the OutDir files), never
+	// compared: not part of the fingerprint, the key, the pairing or the
+	// similarity. Rows equal on the compared columns are matched whatever
+	// their carried values. A carried column may exist on one side only
+	// (provenance such as _writetime); one on neither side is an error
+	// wrapping ErrUnknownColumn, one also in Key or Rules.Ignore an error
+	// wrapping ErrBadRule. Rules do not apply to carried values. Among rows
+	// equal on the compared columns, which one's carried values a
+	// discrepancy shows is unspecified.
+	Carry []string
 	// OutDir, if set, receives only_in_legacy.parquet and only_in_new.parquet.
 	OutDir string
 	// OnDiscrepancy, if set, receives every row of C − M and M − C,
@@ -96,7 +107,11 @@ func Run(ctx context.Context, legacy, newer Source, opts Options) (*Report, erro
 			defer p.Close()
 		}
 	}
-	cols, err := matchSchemas(plans[0].Schema, plans[1].Schema, opts.Rules.Ignore)
+	carry, err := carryColumns(plans[0].Schema, plans[1].Schema, opts.Carry, opts.Key, opts.Rules.Ignore)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := matchSchemas(plans[0].Schema, plans[1].Schema, append(slices.Clone(opts.Rules.Ignore), opts.Carry...))
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +124,7 @@ func Run(ctx context.Context, legacy, newer Source, opts Options) (*Report, erro
 		return nil, err
 	}
 
-	rep := &Report{Rules: opts.Rules.List(), Key: slices.Clone(opts.Key)}
+	rep := &Report{Rules: opts.Rules.List(), Key: slices.Clone(opts.Key), Carry: slices.Clone(opts.Carry)}
 	if rep.Rules == nil {
 		rep.Rules = []Rule{}
 	}
@@ -138,7 +153,7 @@ func Run(ctx context.Context, legacy, newer Source, opts Options) (*Report, erro
 	}
 	rep.Run.Phases.Plan = time.Since(start).Seconds()
 
-	d := &differ{opts: opts, cols: cols, rules: rules, keyIdx: keyIdx, plans: plans, rep: rep}
+	d := &differ{opts: opts, cols: cols, rules: rules, keyIdx: keyIdx, carry: carry, plans: plans, rep: rep}
 	if err := d.run(ctx); err != nil {
 		return nil, err
 	}
@@ -175,6 +190,7 @@ type differ struct {
 	cols   []column
 	rules  []colRule
 	keyIdx []int
+	carry  *carried
 	plans  [2]*Plan
 	rep    *Report
 
@@ -442,9 +458,14 @@ func (d *differ) newHasher(side int) *hasher {
 	}
 	d.logMu.Lock()
 	log := newRowLog(len(d.logs), d.dir, d.rowMem, d.segCap)
+	log.carry = len(d.carry.names[side]) > 0
 	d.logs = append(d.logs, log)
 	d.logMu.Unlock()
-	h := &hasher{d: d, enc: newRowEncoder(name, d.cols, d.rules, d.keyIdx), log: log,
+	enc := newRowEncoder(name, d.cols, d.rules, d.keyIdx)
+	if log.carry {
+		enc.withCarry(d.carry.names[side], d.carry.types[side])
+	}
+	h := &hasher{d: d, enc: enc, log: log,
 		digest: make([]uint64, 2*d.partitions), index: d.index[side].writer(), rec: make([]byte, d.recSize), keyed: len(d.keyIdx) > 0}
 	return h
 }
@@ -565,12 +586,12 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 				return okey, nil
 			}
 			myJob := *job
-			myJob.emit = func(side byte, fp uint64, row []byte) error {
+			myJob.emit = func(side byte, fp uint64, row, carry []byte) error {
 				key, err := sortKey(fp, row)
 				if err != nil {
 					return err
 				}
-				return srt.add(key, side, fp, row)
+				return srt.add(key, side, fp, row, carry)
 			}
 			for b := range ch {
 				if err := gctx.Err(); err != nil {
@@ -590,7 +611,7 @@ func (d *differ) phase2(ctx context.Context, unequal []bool, srt *sorter) (int64
 					n, scratch, err = dj.run(b, &k, scratch, func(loc uint64) error {
 						var row, key []byte
 						var err error
-						if row, rowBuf, err = d.logs[loc>>locBits].row(int64(loc&(1<<locBits-1)), rowBuf); err != nil {
+						if row, _, rowBuf, err = d.logs[loc>>locBits].row(int64(loc&(1<<locBits-1)), rowBuf); err != nil {
 							return err
 						}
 						if split, err = splitRow(row, len(d.cols), split); err != nil {
@@ -635,11 +656,11 @@ func (d *differ) report(ctx context.Context, srt *sorter, dups int64, dupKeys *d
 	var out *outWriter
 	if d.opts.OutDir != "" {
 		var err error
-		if out, err = newOutWriter(d.opts.OutDir, d.cols); err != nil {
+		if out, err = newOutWriter(d.opts.OutDir, d.cols, d.carry); err != nil {
 			return err
 		}
 	}
-	c := &classifier{cols: d.cols, keyIdx: d.keyIdx, rules: d.rules, sample: d.opts.Sample, rep: d.rep,
+	c := &classifier{cols: d.cols, keyIdx: d.keyIdx, carry: d.carry, rules: d.rules, sample: d.opts.Sample, rep: d.rep,
 		onDisc: d.opts.OnDiscrepancy, out: out, diffCol: map[string]int64{}}
 	total := srt.entries
 	var done int64

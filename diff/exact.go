@@ -30,7 +30,7 @@ type exactJob struct {
 	unequalN   int
 	keyed      bool
 	budget     int64 // bytes phase 2 may hold for one bucket
-	emit       func(side byte, fp uint64, row []byte) error
+	emit       func(side byte, fp uint64, row, carry []byte) error
 	pending    []pendingRow
 }
 
@@ -135,27 +135,28 @@ func (j *exactJob) passes(bucket int) int {
 	return int(max((need+j.budget-1)/max(j.budget, 1), 1))
 }
 
-// fetch reads a differing row back and checks it is the row the index named.
-func (j *exactJob) fetch(fp, check, loc uint64, buf []byte) ([]byte, []byte, error) {
+// fetch reads a differing row (and its carried values, if any) back and
+// checks it is the row the index named.
+func (j *exactJob) fetch(fp, check, loc uint64, buf []byte) (row, carry, _ []byte, err error) {
 	id := int(loc >> locBits)
 	if id >= len(j.logs) {
-		return nil, buf, fmt.Errorf("%w: index names row log %d of %d", ErrCorruptRow, id, len(j.logs))
+		return nil, nil, buf, fmt.Errorf("%w: index names row log %d of %d", ErrCorruptRow, id, len(j.logs))
 	}
-	row, buf, err := j.logs[id].row(int64(loc&(1<<locBits-1)), buf)
+	row, carry, buf, err = j.logs[id].row(int64(loc&(1<<locBits-1)), buf)
 	if err != nil {
-		return nil, buf, err
+		return nil, nil, buf, err
 	}
 	if xxhash.Sum64(row) != fp || xxh3.Hash(row) != check {
-		return nil, buf, fmt.Errorf("%w: row log %d at %d does not hash to its index record", ErrCorruptRow, id, loc&(1<<locBits-1))
+		return nil, nil, buf, fmt.Errorf("%w: row log %d at %d does not hash to its index record", ErrCorruptRow, id, loc&(1<<locBits-1))
 	}
-	return row, buf, nil
+	return row, carry, buf, nil
 }
 
 // pendingRow is a differing row to read back.
 type pendingRow struct {
 	side           byte
 	fp, check, loc uint64
-	row            []byte
+	row, carry     []byte
 }
 
 // fetchBatch rows are read back together, by many goroutines, so that
@@ -188,12 +189,15 @@ func (j *exactJob) fetchPending() error {
 		g.Go(func() error {
 			var buf []byte
 			for i := range part {
-				row, b, err := j.fetch(part[i].fp, part[i].check, part[i].loc, buf)
+				row, carry, b, err := j.fetch(part[i].fp, part[i].check, part[i].loc, buf)
 				if err != nil {
 					return err
 				}
 				buf = b
 				part[i].row = bytes.Clone(row)
+				if carry != nil {
+					part[i].carry = bytes.Clone(carry)
+				}
 			}
 			return nil
 		})
@@ -202,10 +206,10 @@ func (j *exactJob) fetchPending() error {
 		return err
 	}
 	for i := range p {
-		if err := j.emit(p[i].side, p[i].fp, p[i].row); err != nil {
+		if err := j.emit(p[i].side, p[i].fp, p[i].row, p[i].carry); err != nil {
 			return err
 		}
-		p[i].row = nil
+		p[i].row, p[i].carry = nil, nil
 	}
 	j.pending = p[:0]
 	return nil

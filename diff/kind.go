@@ -261,3 +261,62 @@ func matchSchemas(legacy, newer *arrow.Schema, ignore []string) ([]column, error
 	}
 	return cols, nil
 }
+
+// carried is the set of carried columns (Options.Carry): per side, the ones
+// that side has, in Carry order, with their canonical and Arrow types.
+// They travel with each row but are never compared.
+type carried struct {
+	names [2][]string
+	types [2][]*ctype
+	arrow [2][]arrow.DataType
+}
+
+// any reports whether some side carries a column.
+func (c *carried) any() bool { return c != nil && (len(c.names[0]) > 0 || len(c.names[1]) > 0) }
+
+// carryColumns checks Options.Carry against both schemas, the key and the
+// ignore list, and returns the carried columns of each side.
+func carryColumns(legacy, newer *arrow.Schema, carry, key, ignore []string) (*carried, error) {
+	c := &carried{}
+	seen := map[string]bool{}
+	for _, n := range carry {
+		if seen[n] {
+			return nil, fmt.Errorf("%w: carried column %q named twice", ErrBadRule, n)
+		}
+		seen[n] = true
+		if slices.Contains(key, n) {
+			return nil, fmt.Errorf("%w: column %q is both carried (--carry) and a key column (--key): a carried column is never compared", ErrBadRule, n)
+		}
+		if slices.Contains(ignore, n) {
+			return nil, fmt.Errorf("%w: column %q is both carried (--carry) and ignored (--ignore)", ErrBadRule, n)
+		}
+		found := false
+		for s, sc := range []*arrow.Schema{legacy, newer} {
+			side := "legacy"
+			if s == 1 {
+				side = "new"
+			}
+			is := sc.FieldIndices(n)
+			switch len(is) {
+			case 0:
+				continue
+			case 1:
+			default:
+				return nil, fmt.Errorf("%s: %w: two columns named %q", side, ErrSchemaMismatch, n)
+			}
+			f := sc.Field(is[0])
+			t, err := canonicalType(f.Type)
+			if err != nil {
+				return nil, fmt.Errorf("%s: carried column %q: %w", side, n, err)
+			}
+			found = true
+			c.names[s] = append(c.names[s], n)
+			c.types[s] = append(c.types[s], t)
+			c.arrow[s] = append(c.arrow[s], f.Type)
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: carried column %q exists on neither side", ErrUnknownColumn, n)
+		}
+	}
+	return c, nil
+}

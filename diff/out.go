@@ -24,7 +24,8 @@ import (
 
 // Output files of --out: every row of C − M and of M − C, in report order,
 // with the compared columns in each side's own types (dictionaries
-// decoded). Values are the compared (normalized) ones.
+// decoded), then the side's carried columns (Options.Carry) in Carry order.
+// Compared values are the normalized ones; carried values are as read.
 const (
 	OnlyInLegacyFile = "only_in_legacy.parquet"
 	OnlyInNewFile    = "only_in_new.parquet"
@@ -32,6 +33,7 @@ const (
 
 type outWriter struct {
 	cols   []column
+	carry  [2][]string // carried columns per side, after the compared ones
 	paths  [2]string
 	files  [2]*os.File
 	w      [2]*pqarrow.FileWriter
@@ -48,7 +50,7 @@ func plainType(dt arrow.DataType) arrow.DataType {
 	return dt
 }
 
-func newOutWriter(dir string, cols []column) (*outWriter, error) {
+func newOutWriter(dir string, cols []column, carry *carried) (*outWriter, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--out %s: %w", dir, err)
 	}
@@ -61,6 +63,12 @@ func newOutWriter(dir string, cols []column) (*outWriter, error) {
 				dt = c.newType
 			}
 			fields = append(fields, arrow.Field{Name: c.name, Type: plainType(dt), Nullable: true})
+		}
+		if carry != nil {
+			for k, name := range carry.names[s] {
+				fields = append(fields, arrow.Field{Name: name, Type: plainType(carry.arrow[s][k]), Nullable: true})
+			}
+			o.carry[s] = carry.names[s]
 		}
 		sc := arrow.NewSchema(fields, nil)
 		o.paths[s] = filepath.Join(dir, name)
@@ -82,7 +90,7 @@ func newOutWriter(dir string, cols []column) (*outWriter, error) {
 	return o, nil
 }
 
-func (o *outWriter) write(side byte, row []byte) error {
+func (o *outWriter) write(side byte, row, carry []byte) error {
 	if o == nil {
 		return nil
 	}
@@ -94,6 +102,16 @@ func (o *outWriter) write(side byte, row []byte) error {
 	for j := range o.cols {
 		if err := appendBuilder(b.Field(j), o.split[j]); err != nil {
 			return fmt.Errorf("--out column %q: %w", o.cols[j].name, err)
+		}
+	}
+	if names := o.carry[side]; len(names) > 0 {
+		if o.split, err = splitRow(carry, len(names), o.split); err != nil {
+			return fmt.Errorf("--out carried values: %w", err)
+		}
+		for j, name := range names {
+			if err := appendBuilder(b.Field(len(o.cols)+j), o.split[j]); err != nil {
+				return fmt.Errorf("--out carried column %q: %w", name, err)
+			}
 		}
 	}
 	o.n[side]++

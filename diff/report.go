@@ -32,7 +32,8 @@ const (
 
 // Row is one full row as compared (after normalization): its fingerprint
 // and its values by column name, as JSON-friendly Go values (see
-// decodeValue in value.go).
+// decodeValue in value.go). Values also hold the side's carried columns
+// (Options.Carry), as read, not normalized and not fingerprinted.
 type Row struct {
 	Fingerprint Fingerprint    `json:"fingerprint"`
 	Values      map[string]any `json:"values"`
@@ -122,6 +123,7 @@ type Report struct {
 	Clean        bool     `json:"clean"`
 
 	Key              []string         `json:"key,omitempty"`
+	Carry            []string         `json:"carry,omitempty"`
 	Changed          *int64           `json:"changed,omitempty"`
 	Missing          *int64           `json:"missing,omitempty"`
 	Extra            *int64           `json:"extra,omitempty"`
@@ -151,6 +153,7 @@ func (r *Report) finish() {
 type classifier struct {
 	cols    []column
 	keyIdx  []int
+	carry   *carried
 	rules   []colRule
 	sample  int
 	rep     *Report
@@ -185,6 +188,11 @@ func (c *classifier) add(e sortEntry) error {
 	start := len(c.arena)
 	c.arena = append(c.arena, e.row...)
 	e.row = c.arena[start:len(c.arena):len(c.arena)]
+	if e.carry != nil {
+		start = len(c.arena)
+		c.arena = append(c.arena, e.carry...)
+		e.carry = c.arena[start:len(c.arena):len(c.arena)]
+	}
 	e.key = nil
 	c.group = append(c.group, e)
 	return nil
@@ -202,11 +210,11 @@ func (c *classifier) single(e sortEntry) error {
 	if e.side == sideNew {
 		side, class = OnlyInNew, ClassOnlyInNew
 	}
-	if err := c.out.write(e.side, e.row); err != nil {
+	if err := c.out.write(e.side, e.row, e.carry); err != nil {
 		return err
 	}
 	return c.deliver(class, func() (Discrepancy, error) {
-		r, err := c.row(e.fp, e.row)
+		r, err := c.row(e)
 		if err != nil {
 			return Discrepancy{}, err
 		}
@@ -259,17 +267,31 @@ func (c *classifier) deliver(class Class, build func() (Discrepancy, error)) err
 	return nil
 }
 
-func (c *classifier) row(fp uint64, row []byte) (*Row, error) {
-	vals, err := splitRow(row, len(c.cols), c.scratch)
+func (c *classifier) row(e sortEntry) (*Row, error) {
+	vals, err := splitRow(e.row, len(c.cols), c.scratch)
 	if err != nil {
 		return nil, err
 	}
 	c.scratch = vals
-	m := make(map[string]any, len(c.cols))
+	var names []string
+	var types []*ctype
+	if c.carry != nil {
+		names, types = c.carry.names[e.side], c.carry.types[e.side]
+	}
+	m := make(map[string]any, len(c.cols)+len(names))
 	for j, col := range c.cols {
 		m[col.name] = decodeChecked(vals[j], col.typ)
 	}
-	return &Row{Fingerprint: Fingerprint(fp), Values: m}, nil
+	if len(names) > 0 {
+		if vals, err = splitRow(e.carry, len(names), vals); err != nil {
+			return nil, fmt.Errorf("carried values: %w", err)
+		}
+		c.scratch = vals
+		for j, name := range names {
+			m[name] = decodeChecked(vals[j], types[j])
+		}
+	}
+	return &Row{Fingerprint: Fingerprint(e.fp), Values: m}, nil
 }
 
 func (c *classifier) keyValues(row []byte) (map[string]any, error) {
@@ -344,10 +366,10 @@ func (c *classifier) flush() error {
 		for _, j := range p.differ {
 			c.diffCol[c.cols[j].name]++
 		}
-		if err := c.out.write(sideLegacy, p.l.row); err != nil {
+		if err := c.out.write(sideLegacy, p.l.row, p.l.carry); err != nil {
 			return err
 		}
-		if err := c.out.write(sideNew, p.n.row); err != nil {
+		if err := c.out.write(sideNew, p.n.row, p.n.carry); err != nil {
 			return err
 		}
 		if err := c.deliver(ClassChanged, func() (Discrepancy, error) { return c.pairDisc(ClassChanged, p.l, p.n, p.differ) }); err != nil {
@@ -370,7 +392,7 @@ func (c *classifier) lone(class Class, side Side, e sortEntry) error {
 	case ClassExtra:
 		c.counts.extra++
 	}
-	if err := c.out.write(e.side, e.row); err != nil {
+	if err := c.out.write(e.side, e.row, e.carry); err != nil {
 		return err
 	}
 	return c.deliver(class, func() (Discrepancy, error) {
@@ -378,7 +400,7 @@ func (c *classifier) lone(class Class, side Side, e sortEntry) error {
 		if err != nil {
 			return Discrepancy{}, err
 		}
-		r, err := c.row(e.fp, e.row)
+		r, err := c.row(e)
 		if err != nil {
 			return Discrepancy{}, err
 		}
@@ -397,11 +419,11 @@ func (c *classifier) pairDisc(class Class, l, n sortEntry, differ []int) (Discre
 	if err != nil {
 		return Discrepancy{}, err
 	}
-	lr, err := c.row(l.fp, l.row)
+	lr, err := c.row(l)
 	if err != nil {
 		return Discrepancy{}, err
 	}
-	nr, err := c.row(n.fp, n.row)
+	nr, err := c.row(n)
 	if err != nil {
 		return Discrepancy{}, err
 	}

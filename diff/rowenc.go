@@ -11,7 +11,7 @@ import (
 
 // Record layouts (integers little-endian):
 //
-//	row log record    u32 n | n bytes canonical row
+//	row log record    u32 n | n bytes canonical row [| u32 m | m bytes carried values]
 //	index record      u64 fingerprint | u64 check hash | u64 location | u64 key hash (with a key only)
 //	key record        u32 n | n bytes canonical key (the key columns' values in --key order)
 //
@@ -19,12 +19,18 @@ import (
 // XXH3-64 of the same bytes, an independent hash that phase 2 uses together
 // with the fingerprint as a 128-bit identity. The location names the row log
 // (high 16 bits) and the record's offset in it (low 48 bits).
+//
+// The carried section is there only in the row logs of a side with carried
+// columns (Options.Carry): the canonical values of that side's carried
+// columns, in Carry order. Neither hash covers it, so carried values never
+// take part in the digest, the exact phase or the pairing.
 const (
-	rowHeader  = 4
-	keyHeader  = 4
-	indexSize  = 24
-	indexKeyed = 32
-	locBits    = 48
+	rowHeader   = 4
+	carryHeader = 4
+	keyHeader   = 4
+	indexSize   = 24
+	indexKeyed  = 32
+	locBits     = 48
 )
 
 // rowEncoder turns the record batches of one side into canonical rows, a
@@ -43,10 +49,22 @@ type rowEncoder struct {
 	ksizes, kstarts, kcur []int
 	kbuf                  []byte
 	writers               []colWriter
+
+	carry    []string // carried columns of this side, in Carry order
+	carryT   []*ctype
+	carryIdx []int // batch column index of each carried column
+	cwriters []colWriter
+	rowEnds  []int // with carried columns: where each row's compared bytes end
 }
 
 func newRowEncoder(side string, cols []column, rules []colRule, keyIdx []int) *rowEncoder {
 	return &rowEncoder{side: side, cols: cols, rules: rules, keyIdx: keyIdx}
+}
+
+// withCarry makes the encoder append a carried section to every record.
+func (e *rowEncoder) withCarry(names []string, types []*ctype) *rowEncoder {
+	e.carry, e.carryT = names, types
+	return e
 }
 
 // resolve finds the compared columns in a batch by name and checks their
@@ -70,7 +88,22 @@ func (e *rowEncoder) resolve(sc *arrow.Schema) error {
 		}
 		idx[j] = is[0]
 	}
-	e.schema, e.idx = sc, idx
+	var cidx []int
+	for j, name := range e.carry {
+		is := sc.FieldIndices(name)
+		if len(is) != 1 {
+			return fmt.Errorf("%s: %w: a batch has %d columns named %q (carried), want 1", e.side, ErrSchemaMismatch, len(is), name)
+		}
+		t, err := canonicalType(sc.Field(is[0]).Type)
+		if err != nil {
+			return fmt.Errorf("%s: carried column %q: %w", e.side, name, err)
+		}
+		if !t.equal(e.carryT[j]) {
+			return fmt.Errorf("%s: %w: carried column %q is %s in one batch, %s in the planned schema", e.side, ErrSchemaMismatch, name, t, e.carryT[j])
+		}
+		cidx = append(cidx, is[0])
+	}
+	e.schema, e.idx, e.carryIdx = sc, idx, cidx
 	return nil
 }
 
@@ -99,6 +132,9 @@ func (e *rowEncoder) encode(rec arrow.RecordBatch, alloc func(n int) ([]byte, er
 		w.size(e.sizes)
 		e.writers = append(e.writers, w)
 	}
+	if len(e.carry) > 0 {
+		e.sizeCarry(rec)
+	}
 	var total int
 	e.starts, total = layout(e.starts, e.sizes)
 	buf, err := alloc(total)
@@ -112,10 +148,14 @@ func (e *rowEncoder) encode(rec arrow.RecordBatch, alloc func(n int) ([]byte, er
 	for _, w := range e.writers {
 		w.write(buf, e.cur)
 	}
+	ends := e.starts[1:]
+	if len(e.carry) > 0 {
+		ends = e.writeCarry(buf)
+	}
 	e.fps, e.checks = resize(e.fps, n), resize(e.checks, n)
 	for i := 0; i < n; i++ {
-		s, end := e.starts[i], e.starts[i+1]
-		row := buf[s+rowHeader : end]
+		s := e.starts[i]
+		row := buf[s+rowHeader : ends[i]]
 		binary.LittleEndian.PutUint32(buf[s:], uint32(len(row)))
 		e.fps[i] = xxhash.Sum64(row)
 		e.checks[i] = xxh3.Hash(row)
@@ -150,6 +190,34 @@ func (e *rowEncoder) encode(rec arrow.RecordBatch, alloc func(n int) ([]byte, er
 		e.khashes[i] = xxhash.Sum64(key)
 	}
 	return buf, nil
+}
+
+// sizeCarry adds every row's carried section to its size.
+func (e *rowEncoder) sizeCarry(rec arrow.RecordBatch) {
+	e.cwriters = e.cwriters[:0]
+	for i := range e.sizes {
+		e.sizes[i] += carryHeader
+	}
+	for _, c := range e.carryIdx {
+		w := newColWriter(rec.Column(c), noRule)
+		w.size(e.sizes)
+		e.cwriters = append(e.cwriters, w)
+	}
+}
+
+// writeCarry writes every row's carried section after its compared values
+// (e.cur is where those end) and returns where each row's compared bytes end.
+func (e *rowEncoder) writeCarry(buf []byte) []int {
+	e.rowEnds = resize(e.rowEnds, len(e.cur))
+	copy(e.rowEnds, e.cur)
+	for i, o := range e.cur {
+		binary.LittleEndian.PutUint32(buf[o:], uint32(e.starts[i+1]-o-carryHeader))
+		e.cur[i] = o + carryHeader
+	}
+	for _, w := range e.cwriters {
+		w.write(buf, e.cur)
+	}
+	return e.rowEnds
 }
 
 // layout turns sizes into start offsets (n+1 of them) and the total.

@@ -26,6 +26,7 @@ type rowLog struct {
 	dir    string
 	budget *memBudget
 	segCap int
+	carry  bool // records have a carried section (Options.Carry)
 
 	seg     []byte // open segment, block-aligned for direct I/O
 	segBase int64  // logical offset of seg[0]
@@ -97,32 +98,70 @@ func (l *rowLog) flushSeg() error {
 // seal ends phase 1 for this log: everything is in memory or in the file.
 func (l *rowLog) seal() error { return l.flushSeg() }
 
-// row returns the canonical row at a logical offset. buf is scratch for
-// rows read from the file; the result may alias it.
-func (l *rowLog) row(off int64, buf []byte) ([]byte, []byte, error) {
+// row returns the canonical row at a logical offset and, in a log with
+// carried sections, its carried values (else nil). buf is scratch for
+// records read from the file; the results may alias it.
+func (l *rowLog) row(off int64, buf []byte) (row, carry, _ []byte, err error) {
 	if l.f == nil || off < l.fileBase {
 		i := sort.Search(len(l.memBase), func(i int) bool { return l.memBase[i] > off }) - 1
 		if i < 0 {
-			return nil, buf, fmt.Errorf("%w: row log %d has no offset %d", ErrCorruptRow, l.id, off)
+			return nil, nil, buf, fmt.Errorf("%w: row log %d has no offset %d", ErrCorruptRow, l.id, off)
 		}
 		seg := l.mem[i][off-l.memBase[i]:]
-		if len(seg) < rowHeader || len(seg) < rowHeader+recLen(seg) {
-			return nil, buf, fmt.Errorf("%w: row log %d: record at %d overruns its segment", ErrCorruptRow, l.id, off)
+		if size := l.recordSize(seg); size > len(seg) {
+			return nil, nil, buf, fmt.Errorf("%w: row log %d: record at %d overruns its segment", ErrCorruptRow, l.id, off)
 		}
-		return seg[rowHeader : rowHeader+recLen(seg)], buf, nil
+		row, carry = l.split(seg)
+		return row, carry, buf, nil
 	}
 	pos := off - l.fileBase
-	data, buf, err := l.f.readRecord(buf, pos, 256)
-	if err != nil || len(data) < rowHeader {
-		return nil, buf, fmt.Errorf("spill file %s at %d: %w: record header unreadable (%v)", l.f.name(), pos, ErrCorruptRow, err)
-	}
-	size := rowHeader + int(binary.LittleEndian.Uint32(data))
-	if size > len(data) {
-		if data, buf, err = l.f.readRecord(buf, pos, size); err != nil || len(data) < size {
-			return nil, buf, fmt.Errorf("spill file %s at %d: %w: record of %d bytes unreadable (%v)", l.f.name(), pos, ErrCorruptRow, size, err)
+	// A record is read in at most three steps: the row's length, the
+	// carried section's length, the rest.
+	need := 256
+	for range 3 {
+		var data []byte
+		data, buf, err = l.f.readRecord(buf, pos, need)
+		if err != nil {
+			return nil, nil, buf, fmt.Errorf("spill file %s at %d: %w: record of %d bytes unreadable (%v)", l.f.name(), pos, ErrCorruptRow, need, err)
 		}
+		size := l.recordSize(data)
+		if size <= len(data) {
+			row, carry = l.split(data)
+			return row, carry, buf, nil
+		}
+		if len(data) < need {
+			break // the file ends inside the record
+		}
+		need = size
 	}
-	return data[rowHeader:size], buf, nil
+	return nil, nil, buf, fmt.Errorf("spill file %s at %d: %w: record overruns the file", l.f.name(), pos, ErrCorruptRow)
+}
+
+// recordSize is the size of the record at the start of b as far as b tells:
+// more than len(b) when b holds only part of it.
+func (l *rowLog) recordSize(b []byte) int {
+	if len(b) < rowHeader {
+		return rowHeader
+	}
+	size := rowHeader + recLen(b)
+	if !l.carry {
+		return size
+	}
+	if len(b) < size+carryHeader {
+		return size + carryHeader
+	}
+	return size + carryHeader + int(binary.LittleEndian.Uint32(b[size:]))
+}
+
+// split cuts a whole record into its row and carried section.
+func (l *rowLog) split(b []byte) (row, carry []byte) {
+	end := rowHeader + recLen(b)
+	row = b[rowHeader:end:end]
+	if l.carry {
+		m := int(binary.LittleEndian.Uint32(b[end:]))
+		carry = b[end+carryHeader : end+carryHeader+m : end+carryHeader+m]
+	}
+	return row, carry
 }
 
 func (l *rowLog) close() error {

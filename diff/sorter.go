@@ -17,11 +17,12 @@ import (
 // limit: entries collect in memory, are sorted and written as runs to local
 // disk when the limit is reached, and are merged at the end.
 //
-// entry: u32 sortKeyLen | sortKey | side byte | u64 fp | u32 rowLen | row
+// entry: u32 sortKeyLen | sortKey | side byte | u64 fp | u32 rowLen | u32 carryLen | row | carried
 //
+// (carried: the row's carried section, empty without Options.Carry)
 // The sort key is the order key of the key columns with --key, else the
 // fingerprint (big-endian); ties break by side (legacy first), fingerprint,
-// then row bytes, so the order is total and independent of how the work was
+// then row bytes (then carried bytes), so the order is total and independent of how the work was
 // split.
 
 const (
@@ -30,10 +31,11 @@ const (
 )
 
 type sortEntry struct {
-	key  []byte
-	side byte
-	fp   uint64
-	row  []byte
+	key   []byte
+	side  byte
+	fp    uint64
+	row   []byte
+	carry []byte
 }
 
 func parseEntry(b []byte) sortEntry {
@@ -43,19 +45,29 @@ func parseEntry(b []byte) sortEntry {
 	e.side = b[0]
 	e.fp = binary.LittleEndian.Uint64(b[1:])
 	rl := int(binary.LittleEndian.Uint32(b[9:]))
-	e.row = b[13 : 13+rl]
+	cl := int(binary.LittleEndian.Uint32(b[13:]))
+	e.row = b[entryFixed : entryFixed+rl]
+	if cl > 0 {
+		e.carry = b[entryFixed+rl : entryFixed+rl+cl]
+	}
 	return e
 }
 
-func entrySize(key, row []byte) int { return 4 + len(key) + 1 + 8 + 4 + len(row) }
+// entryFixed is the size of an entry's fields after the sort key and
+// before the row: side, fingerprint, row and carried lengths.
+const entryFixed = 1 + 8 + 4 + 4
 
-func appendEntry(dst, key []byte, side byte, fp uint64, row []byte) []byte {
+func entrySize(key, row, carry []byte) int { return 4 + len(key) + entryFixed + len(row) + len(carry) }
+
+func appendEntry(dst, key []byte, side byte, fp uint64, row, carry []byte) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(key)))
 	dst = append(dst, key...)
 	dst = append(dst, side)
 	dst = binary.LittleEndian.AppendUint64(dst, fp)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(row)))
-	return append(dst, row...)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(carry)))
+	dst = append(dst, row...)
+	return append(dst, carry...)
 }
 
 func compareEntries(a, b sortEntry) int {
@@ -71,7 +83,10 @@ func compareEntries(a, b sortEntry) int {
 		}
 		return 1
 	}
-	return bytes.Compare(a.row, b.row)
+	if c := bytes.Compare(a.row, b.row); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.carry, b.carry)
 }
 
 type sorter struct {
@@ -87,16 +102,16 @@ type sorter struct {
 
 func newSorter(dir string, limit int) *sorter { return &sorter{dir: dir, limit: limit} }
 
-func (s *sorter) add(key []byte, side byte, fp uint64, row []byte) error {
+func (s *sorter) add(key []byte, side byte, fp uint64, row, carry []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.arena)+entrySize(key, row) > s.limit && len(s.offs) > 0 {
+	if len(s.arena)+entrySize(key, row, carry) > s.limit && len(s.offs) > 0 {
 		if err := s.spillRun(); err != nil {
 			return err
 		}
 	}
 	s.offs = append(s.offs, len(s.arena))
-	s.arena = appendEntry(s.arena, key, side, fp, row)
+	s.arena = appendEntry(s.arena, key, side, fp, row, carry)
 	s.entries++
 	return nil
 }
@@ -120,7 +135,7 @@ func (s *sorter) spillRun() error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	var tmp []byte
 	for _, e := range es {
-		tmp = appendEntry(tmp[:0], e.key, e.side, e.fp, e.row)
+		tmp = appendEntry(tmp[:0], e.key, e.side, e.fp, e.row, e.carry)
 		if _, err := w.Write(tmp); err != nil {
 			f.Close()
 			return fmt.Errorf("sort run %s: %w", path, err)
@@ -206,13 +221,14 @@ func (r *runReader) next() (bool, error) {
 		return false, fmt.Errorf("sort run %s: %w", r.path, err)
 	}
 	kl := int(binary.LittleEndian.Uint32(hdr[:]))
-	fixed := kl + 13
+	fixed := kl + entryFixed
 	r.buf = append(r.buf[:0], hdr[:]...)
 	r.buf = slices.Grow(r.buf, fixed)[:4+fixed]
 	if _, err := io.ReadFull(r.r, r.buf[4:]); err != nil {
 		return false, fmt.Errorf("sort run %s: %w", r.path, err)
 	}
-	rl := int(binary.LittleEndian.Uint32(r.buf[4+fixed-4:]))
+	rl := int(binary.LittleEndian.Uint32(r.buf[4+fixed-8:]))
+	rl += int(binary.LittleEndian.Uint32(r.buf[4+fixed-4:])) // and the carried section
 	r.buf = slices.Grow(r.buf, rl)[:4+fixed+rl]
 	if _, err := io.ReadFull(r.r, r.buf[4+fixed:]); err != nil {
 		return false, fmt.Errorf("sort run %s: %w", r.path, err)
