@@ -261,6 +261,7 @@ func (w *World) writeFiles(o WorldOptions) error {
     key: [%[6]s]
     schedule: %[7]q
     labels: {team: demo}
+    provenance: true
 `, t, w.Store, Keyspace, LegacyNS, ShadowNS, strings.Join(w.Keys[t], ", "), o.Schedule)
 	}
 	if err := os.WriteFile(w.Datasets, []byte(b.String()), 0o644); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/cassmove/shadow/engine/lake"
 	"github.com/cassmove/shadow/engine/move"
 	"github.com/cassmove/shadow/engine/objstore"
+	"github.com/cassmove/shadow/engine/rows"
 	"github.com/cassmove/shadow/engine/sink"
 	"github.com/cassmove/shadow/shadow/datasets"
 	"github.com/cassmove/shadow/shadow/metrics"
@@ -34,8 +35,8 @@ func (r *Runner) job(d datasets.Dataset, asOf, start time.Time) move.Job {
 		Consistency:      s.Consistency,
 		DC:               s.DC,
 		TTLReference:     s.TTLReferenceTime(time.Time{}, asOf, start),
-		// No provenance columns: C has none, and a column on one side only is a
-		// schema mismatch (contracts §2).
+		// No provenance columns here: the production output (Execute) keeps
+		// the legacy schema; a shadow run adds them when the dataset asks.
 		Provenance: false,
 	}
 }
@@ -48,7 +49,9 @@ func (x *run) move(ctx context.Context) error {
 		return fmt.Errorf("new catalog: %w", err)
 	}
 	ref := x.d.NewTable()
-	res, err := move.Run(ctx, x.r.job(x.d, x.asOf, x.started), move.Destination{
+	job := x.r.job(x.d, x.asOf, x.started)
+	job.Provenance = x.d.Provenance
+	res, err := move.Run(ctx, job, move.Destination{
 		Catalog:    cat,
 		Table:      ref,
 		Mode:       sink.Overwrite,
@@ -71,6 +74,16 @@ func (x *run) move(ctx context.Context) error {
 		return fmt.Errorf("new table %s: %w", snapRef, err)
 	}
 	x.newSrc = diff.Iceberg("iceberg:"+snapRef.String(), tbl, snap)
+	// The provenance columns the new table holds (a connector may drop
+	// some) are carried through the diff into the discrepancies.
+	x.carry = x.carry[:0]
+	if x.d.Provenance {
+		for _, c := range []string{rows.ColWriteTime, rows.ColTTLExpiresAt, rows.ColSnapshotTime} {
+			if _, ok := tbl.Schema().FindFieldByName(c); ok {
+				x.carry = append(x.carry, c)
+			}
+		}
+	}
 	return nil
 }
 

@@ -120,7 +120,9 @@ type run struct {
 	newSrc  diff.Source
 	// refs are the TTL reference times of the two sides, learnt by plan
 	// (legacy) and move (new) and given to the log before the diff
-	refs     investigations.References
+	refs investigations.References
+	// carry are the provenance columns of the new table the diff carries
+	carry    []string
 	stageDur map[string]time.Duration
 }
 
@@ -254,6 +256,7 @@ func (x *run) diff(ctx context.Context) error {
 		TempDir: x.r.TempDir,
 		Workers: x.r.Workers,
 		Sample:  -1,
+		Carry:   x.carry,
 		Rules: diff.Rules{
 			Ignore:      x.d.Normalize.Ignore,
 			Truncate:    x.d.Normalize.Truncate,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,36 @@ func TestRunCleanAndDiffers(t *testing.T) {
 	}
 	if first.LegacyTTLReference == nil || !first.LegacyTTLReference.After(res.BackupTime) {
 		t.Errorf("legacy TTL reference %v, want one after the snapshot time %v (legacy expires TTLs when it runs)", first.LegacyTTLReference, res.BackupTime)
+	}
+	// The demo's datasets ask for provenance: the new side's rows carry
+	// their TTL expiry through the diff, so the rows the legacy side lost to
+	// TTLs expired at its later reference are tagged.
+	sigs, err := r2.Log.RunSignatures(ctx, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tagged, untagged int64
+	for _, sg := range sigs {
+		if slices.Contains(sg.Tags, investigations.TagTTLExpired) {
+			tagged += sg.Seen
+		} else {
+			untagged += sg.Seen
+		}
+	}
+	if tagged == 0 || untagged == 0 {
+		t.Errorf("ttl-expired-at-reference on %d discrepancies, not on %d: want both (signatures %+v)", tagged, untagged, sigs)
+	}
+	stored, _, err = r2.Log.Discrepancies(ctx, investigations.DiscrepancyFilter{Run: res.RunID, Side: investigations.OnlyInNew})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) == 0 {
+		t.Fatal("no only_in_new discrepancy stored")
+	}
+	for _, d := range stored {
+		if !strings.Contains(string(d.New), `"_snapshot_time":`) {
+			t.Fatalf("only_in_new row without its carried provenance: %s", d.New)
+		}
 	}
 	conf, err := r2.Log.Confidence(ctx, "orders")
 	if err != nil || len(conf) != 1 || conf[0].Nights != 1 {
