@@ -29,6 +29,7 @@ type diffFlags struct {
 	tempDir     string
 	out         string
 	ignore      []string
+	carry       []string
 	truncate    []string
 	emptyAsNull []string
 	round       []string
@@ -68,6 +69,7 @@ extra; duplicate keys are counted. Exit codes: 0 clean, 1 differences found,
 	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for spill files (default: the system temp dir)")
 	fl.StringVar(&f.out, "out", "", "write "+diff.OnlyInLegacyFile+" and "+diff.OnlyInNewFile+" with the full rows into this directory")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "columns to drop on both sides before comparing")
+	fl.StringSliceVar(&f.carry, "carry", nil, "columns shown with each differing row but never compared (may exist on one side only, e.g. _writetime)")
 	fl.StringSliceVar(&f.truncate, "truncate", nil, "COL=ms|s: round timestamps down before comparing")
 	fl.StringSliceVar(&f.emptyAsNull, "empty-as-null", nil, "string or binary columns whose '' counts as NULL")
 	fl.StringSliceVar(&f.round, "round", nil, "COL=N: round floats and decimals to N decimal places before comparing")
@@ -115,7 +117,7 @@ func (f diffFlags) options() (diff.Options, error) {
 	if f.sample == 0 {
 		o.Sample = -1
 	}
-	o.Rules.Ignore, o.Rules.EmptyAsNull = f.ignore, f.emptyAsNull
+	o.Rules.Ignore, o.Rules.EmptyAsNull, o.Carry = f.ignore, f.emptyAsNull, f.carry
 	if o.Rules.Truncate, err = diff.ParseAssignments("truncate", f.truncate); err != nil {
 		return o, err
 	}
