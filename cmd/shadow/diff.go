@@ -348,6 +348,13 @@ func printReport(w io.Writer, rep *diff.Report, opts diff.Options) error {
 		}
 		fmt.Fprintf(w, "\nrules: %s\n", strings.Join(parts, "; "))
 	}
+	if len(rep.Carry) > 0 {
+		sep := "\n" // under the rules line, else after a blank line
+		if len(rep.Rules) > 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%scarried, not compared: %s\n", sep, strings.Join(rep.Carry, ", "))
+	}
 	ph := rep.Run.Phases
 	fmt.Fprintf(w, "\npartitions %d (%d unequal), spilled %d bytes; seconds: plan %.2f, digest %.2f, exact %.2f, report %.2f, total %.2f\n",
 		rep.Run.Partitions, rep.Run.UnequalPartitions, rep.Run.SpilledBytes, ph.Plan, ph.Digest, ph.Exact, ph.Report, ph.Total)

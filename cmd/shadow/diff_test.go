@@ -131,6 +131,7 @@ func TestDiffGolden(t *testing.T) {
 		{"round-and-ignore", []string{"diff", legacy, newer, "--key", "id", "--round", "amount=2", "--ignore", "at,note"}, exitDiffers},
 		{"json", []string{"diff", legacy, newer, "--key", "id", "--json", "--sample", "1"}, exitDiffers},
 		{"json-unkeyed", []string{"diff", legacy, same, "--json"}, exitOK},
+		{"carry-text", []string{"diff", legacy, newer, "--key", "id", "--carry", "at,note", "--sample", "1"}, exitDiffers},
 		{"carry", []string{"diff", legacy, newer, "--key", "id", "--carry", "at,note", "--json", "--sample", "1"}, exitDiffers},
 	}
 	for _, c := range cases {
