@@ -346,3 +346,27 @@ func readParquet(t *testing.T, path string) arrow.Table {
 	}
 	return tbl
 }
+
+// FuzzRowLogRecord: a damaged row log record, with or without a carried
+// section, is an error, never a panic, and a whole record splits back.
+func FuzzRowLogRecord(f *testing.F) {
+	f.Add([]byte{3, 0, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1}, true)
+	f.Add([]byte{3, 0, 0, 0, 0, 1, 2}, false)
+	f.Add([]byte{255, 255, 255, 255}, true)
+	f.Fuzz(func(t *testing.T, data []byte, carry bool) {
+		l := &rowLog{carry: carry, mem: [][]byte{data}, memBase: []int64{0}}
+		row, c, _, err := l.row(0, nil)
+		if err != nil {
+			return
+		}
+		size := rowHeader + len(row)
+		if carry {
+			size += carryHeader + len(c)
+		} else if c != nil {
+			t.Fatal("carried section in a log without one")
+		}
+		if size > len(data) {
+			t.Fatalf("record of %d bytes from %d", size, len(data))
+		}
+	})
+}

@@ -29,6 +29,7 @@ type diffFlags struct {
 	tempDir     string
 	out         string
 	ignore      []string
+	carry       []string
 	truncate    []string
 	emptyAsNull []string
 	round       []string
@@ -68,6 +69,7 @@ extra; duplicate keys are counted. Exit codes: 0 clean, 1 differences found,
 	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for spill files (default: the system temp dir)")
 	fl.StringVar(&f.out, "out", "", "write "+diff.OnlyInLegacyFile+" and "+diff.OnlyInNewFile+" with the full rows into this directory")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "columns to drop on both sides before comparing")
+	fl.StringSliceVar(&f.carry, "carry", nil, "columns shown with each differing row but never compared (may exist on one side only, e.g. _writetime)")
 	fl.StringSliceVar(&f.truncate, "truncate", nil, "COL=ms|s: round timestamps down before comparing")
 	fl.StringSliceVar(&f.emptyAsNull, "empty-as-null", nil, "string or binary columns whose '' counts as NULL")
 	fl.StringSliceVar(&f.round, "round", nil, "COL=N: round floats and decimals to N decimal places before comparing")
@@ -115,7 +117,7 @@ func (f diffFlags) options() (diff.Options, error) {
 	if f.sample == 0 {
 		o.Sample = -1
 	}
-	o.Rules.Ignore, o.Rules.EmptyAsNull = f.ignore, f.emptyAsNull
+	o.Rules.Ignore, o.Rules.EmptyAsNull, o.Carry = f.ignore, f.emptyAsNull, f.carry
 	if o.Rules.Truncate, err = diff.ParseAssignments("truncate", f.truncate); err != nil {
 		return o, err
 	}
@@ -345,6 +347,13 @@ func printReport(w io.Writer, rep *diff.Report, opts diff.Options) error {
 			parts = append(parts, p)
 		}
 		fmt.Fprintf(w, "\nrules: %s\n", strings.Join(parts, "; "))
+	}
+	if len(rep.Carry) > 0 {
+		sep := "\n" // under the rules line, else after a blank line
+		if len(rep.Rules) > 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%scarried, not compared: %s\n", sep, strings.Join(rep.Carry, ", "))
 	}
 	ph := rep.Run.Phases
 	fmt.Fprintf(w, "\npartitions %d (%d unequal), spilled %d bytes; seconds: plan %.2f, digest %.2f, exact %.2f, report %.2f, total %.2f\n",

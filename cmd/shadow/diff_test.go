@@ -131,6 +131,8 @@ func TestDiffGolden(t *testing.T) {
 		{"round-and-ignore", []string{"diff", legacy, newer, "--key", "id", "--round", "amount=2", "--ignore", "at,note"}, exitDiffers},
 		{"json", []string{"diff", legacy, newer, "--key", "id", "--json", "--sample", "1"}, exitDiffers},
 		{"json-unkeyed", []string{"diff", legacy, same, "--json"}, exitOK},
+		{"carry-text", []string{"diff", legacy, newer, "--key", "id", "--carry", "at,note", "--sample", "1"}, exitDiffers},
+		{"carry", []string{"diff", legacy, newer, "--key", "id", "--carry", "at,note", "--json", "--sample", "1"}, exitDiffers},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -193,6 +195,8 @@ func TestDiffBadInput(t *testing.T) {
 		{"truncate a string", []string{"diff", legacy, newer, "--truncate", "name=ms"}},
 		{"bad round", []string{"diff", legacy, newer, "--round", "amount=two"}},
 		{"bad tolerance", []string{"diff", legacy, newer, "--tolerance", "at=1"}},
+		{"carry unknown column", []string{"diff", legacy, newer, "--carry", "_writetime"}},
+		{"carry a key column", []string{"diff", legacy, newer, "--key", "id", "--carry", "id"}},
 		{"one argument", []string{"diff", legacy}},
 	}
 	var b strings.Builder
