@@ -145,6 +145,10 @@ type Destination struct {
 	Properties map[string]string
 	// TableProperties are set when the table is created.
 	TableProperties map[string]string
+	// ReplaceSchema (with overwrite) lets the move add or drop whole
+	// columns of an existing table whose schema differs, for a table the
+	// caller owns and rewrites whole (sink.Options.ReplaceSchema).
+	ReplaceSchema bool
 }
 
 // Progress is what Run reports while it works.
@@ -264,7 +268,7 @@ func Run(ctx context.Context, job Job, dst Destination, progress func(Progress))
 		tprops[k] = v
 	}
 	w, err := sink.Open(ctx, dst.Catalog, dst.Table, sc, sink.Options{
-		Mode: dst.Mode, Properties: props, TableProperties: tprops,
+		Mode: dst.Mode, Properties: props, TableProperties: tprops, ReplaceSchema: dst.ReplaceSchema,
 		RowGroupRows: src.rowGroupRows(out.Tables()),
 	})
 	if err != nil {

@@ -93,6 +93,13 @@ type Options struct {
 	BufferBatches int
 	// Retries bounds commit attempts lost to conflicts (default 20).
 	Retries int
+	// ReplaceSchema, with Overwrite, lets Open change an existing table's
+	// schema to the given one when the two differ only by whole top-level
+	// columns (added or dropped, by name), as a metadata-only commit before
+	// any data is written. It is for tables the writer owns and rewrites
+	// whole, such as a shadow run's new table when its provenance columns
+	// are switched on or off. Other differences remain ErrSchemaConflict.
+	ReplaceSchema bool
 }
 
 // Writer writes one snapshot into one table.
@@ -153,7 +160,12 @@ func Open(ctx context.Context, cat *lake.Catalog, ref lake.TableRef, sc *iceberg
 		return nil, fmt.Errorf("iceberg table %s: %w", w.name, err)
 	}
 	if err := sameSchema(tbl.Schema(), sc); err != nil {
-		return nil, fmt.Errorf("%w: iceberg table %s: %v; write to another table or drop this one", ErrSchemaConflict, w.name, err)
+		if !opts.ReplaceSchema || opts.Mode != Overwrite {
+			return nil, fmt.Errorf("%w: iceberg table %s: %v; write to another table or drop this one", ErrSchemaConflict, w.name, err)
+		}
+		if tbl, err = w.replaceSchema(ctx, tbl, sc); err != nil {
+			return nil, err
+		}
 	}
 	as, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
@@ -161,6 +173,67 @@ func Open(ctx context.Context, cat *lake.Catalog, ref lake.TableRef, sc *iceberg
 	}
 	w.tbl, w.schema = tbl, as
 	return w, nil
+}
+
+// replaceSchema changes tbl's schema to want by dropping the columns want
+// lacks and adding the ones tbl lacks (Options.ReplaceSchema), in one
+// metadata commit, and returns the table as committed. Any other difference
+// (a column's type or place) is ErrSchemaConflict.
+func (w *Writer) replaceSchema(ctx context.Context, tbl *table.Table, want *iceberg.Schema) (*table.Table, error) {
+	unlock := lockTable(w.cat.Location.Catalog, w.name)
+	defer unlock()
+	have := tbl.Schema()
+	var drop, add []iceberg.NestedField
+	var changes []string
+	for _, f := range have.Fields() {
+		if _, ok := want.FindFieldByName(f.Name); !ok {
+			drop = append(drop, f)
+			changes = append(changes, "-"+f.Name)
+		}
+	}
+	for _, f := range want.Fields() {
+		if _, ok := have.FindFieldByName(f.Name); !ok {
+			add = append(add, f)
+			changes = append(changes, "+"+f.Name)
+		}
+	}
+	update := func(tx *table.Transaction) *table.UpdateSchema {
+		// Incompatible changes allowed: the overwrite replaces every row,
+		// so a required column added without a default meets no old row.
+		u := tx.UpdateSchema(true, true)
+		for _, f := range drop {
+			u.DeleteColumn([]string{f.Name})
+		}
+		for _, f := range add {
+			u.AddColumn([]string{f.Name}, f.Type, f.Doc, f.Required, nil)
+		}
+		return u
+	}
+	conflict := func(err error) error {
+		return fmt.Errorf("%w: iceberg table %s: %v; only whole columns can be added or dropped (ReplaceSchema): write to another table or drop this one", ErrSchemaConflict, w.name, err)
+	}
+	if len(changes) == 0 {
+		return nil, conflict(sameSchema(have, want))
+	}
+	// Check the result on a transaction of its own before committing
+	// anything (UpdateSchema cannot be applied and then committed).
+	next, err := update(tbl.NewTransaction()).Apply()
+	if err != nil {
+		return nil, conflict(err)
+	}
+	if err := sameSchema(next, want); err != nil {
+		return nil, conflict(err)
+	}
+	tx := tbl.NewTransaction()
+	if err := update(tx).Commit(); err != nil {
+		return nil, fmt.Errorf("iceberg table %s: replacing its schema (%s): %w", w.name, strings.Join(changes, " "), err)
+	}
+	out, err := tx.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg table %s: committing its new schema (%s): %w", w.name, strings.Join(changes, " "), err)
+	}
+	slog.Info("replaced iceberg table schema", "table", w.name, "changes", strings.Join(changes, " "))
+	return out, nil
 }
 
 func (w *Writer) create(ctx context.Context, ref lake.TableRef, sc *iceberg.Schema) (*table.Table, error) {

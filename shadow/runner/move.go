@@ -56,6 +56,9 @@ func (x *run) move(ctx context.Context) error {
 		Table:      ref,
 		Mode:       sink.Overwrite,
 		Properties: map[string]string{"shadow.run-id": x.res.RunID},
+		// M is shadow's own table, rewritten whole by every run: switching
+		// the dataset's provenance on or off adds or drops its columns.
+		ReplaceSchema: true,
 	}, nil)
 	if err != nil {
 		return err

@@ -255,3 +255,46 @@ func metricValue(t *testing.T, r *runner.Runner, name, dataset, status string) f
 	t.Fatalf("no series %s{dataset=%q,status=%q}", name, dataset, status)
 	return 0
 }
+
+// Switching a dataset's provenance off and on again between runs changes
+// the new table's schema; the runs go on (the runner owns that table), and
+// the counts do not depend on it.
+func TestRunProvenanceToggle(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRunner(t, demo.WorldOptions{})
+	night := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+	setProvenance := func(on bool) {
+		for i := range r.Datasets.Datasets {
+			if r.Datasets.Datasets[i].Name == "orders" {
+				r.Datasets.Datasets[i].Provenance = on
+			}
+		}
+	}
+	var first investigations.Counts
+	for i, on := range []bool{true, false, true} {
+		setProvenance(on)
+		res, err := r.Run(ctx, runner.Request{Dataset: "orders", Scheduled: night})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != investigations.Differs || res.Err != nil {
+			t.Fatalf("attempt %d (provenance %v): status %s, err %v", i+1, on, res.Status, res.Err)
+		}
+		if i == 0 {
+			first = res.Counts
+		} else if res.Counts != first {
+			t.Errorf("attempt %d (provenance %v): counts %+v, want %+v", i+1, on, res.Counts, first)
+		}
+		sigs, err := r.Log.RunSignatures(ctx, res.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged := false
+		for _, sg := range sigs {
+			tagged = tagged || slices.Contains(sg.Tags, investigations.TagTTLExpired)
+		}
+		if tagged != on {
+			t.Errorf("attempt %d (provenance %v): ttl-expired-at-reference seen: %v", i+1, on, tagged)
+		}
+	}
+}
