@@ -576,28 +576,20 @@ func (s *Scanner) shapedRow(b []byte, row *Row) int {
 			return 0
 		}
 		p = 2
-		vals := s.scratch[:n]
 		if s.ckFixedLen >= 0 {
 			if s.ckFixedLen > len(b)-p {
 				return 0
 			}
+			vals := s.scratch[:n]
 			for i, l := range s.ckFixed {
 				vals[i] = b[p : p+l : p+l]
 				p += l
 			}
 		} else {
-			for i, l := range s.ckFixed {
-				if l < 0 {
-					q = p
-					if v, p = uv8(b, p); p == q || v > uint64(len(b)-p) {
-						return 0
-					}
-					l = int(v)
-				} else if l > len(b)-p {
-					return 0
-				}
-				vals[i] = b[p : p+l : p+l]
-				p += l
+			// in place: s.scratch (row.Clustering) holds n values already,
+			// as fastRow left it
+			if _, p = s.clusteringAt(b, p, 0, s.scratch[:0]); p < 0 {
+				return 0
 			}
 		}
 	}
