@@ -13,9 +13,10 @@ import (
 	"github.com/cassmove/shadow/engine/cql"
 )
 
-// canonScan reads a table like canonRead; with general set, it turns the
-// plain-row fast path off, so every row goes through the general decoder.
-func canonScan(t *testing.T, dir string, general bool) []string {
+// canonScan reads a table as canonical lines (partitions, static rows,
+// unfiltereds); with general set, it turns the plain-row fast paths off, so
+// every row goes through the general decoder.
+func canonScan(t testing.TB, dir string, general bool) []string {
 	t.Helper()
 	r, err := OpenPath(context.Background(), dir, nil)
 	if err != nil {
@@ -31,6 +32,11 @@ func canonScan(t *testing.T, dir string, general bool) []string {
 	}
 	var out []string
 	for sc.NextPartition() {
+		p := sc.Partition()
+		out = append(out, fmt.Sprintf("partition %x token=%v del=%v", p.Key, p.Token, p.Deletion))
+		if p.Static != nil && !p.Static.IsEmpty() {
+			out = append(out, canonRow(p.Static))
+		}
 		for sc.Next() {
 			out = append(out, canonUnfiltered(sc.Unfiltered()))
 		}

@@ -48,32 +48,10 @@ func canonBuilt(parts []BuiltPartition) []string {
 	return out
 }
 
+// canonRead reads a table as canonical lines, as a consumer would.
 func canonRead(t testing.TB, dir string) []string {
 	t.Helper()
-	r, err := OpenPath(context.Background(), dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := r.Scan(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	var out []string
-	for sc.NextPartition() {
-		p := sc.Partition()
-		out = append(out, fmt.Sprintf("partition %x token=%v del=%v", p.Key, p.Token, p.Deletion))
-		if p.Static != nil && !p.Static.IsEmpty() {
-			out = append(out, canonRow(p.Static))
-		}
-		for sc.Next() {
-			out = append(out, canonUnfiltered(sc.Unfiltered()))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return canonScan(t, dir, false)
 }
 
 func diffLines(t testing.TB, got, want []string) {
