@@ -270,7 +270,7 @@ func (d *differ) run(ctx context.Context) error {
 			l.close()
 		}
 	}()
-	for s, name := range []string{"legacy", "new"} {
+	for s, name := range sideNames {
 		d.index[s] = newSpillStore(dir, name+"-index", d.buckets, chunkSize, d.mem)
 		defer d.index[s].close()
 	}
@@ -452,10 +452,7 @@ func sendAll[T any](ctx context.Context, ch chan<- T, items []T) error {
 }
 
 func (d *differ) newHasher(side int) *hasher {
-	name := "legacy"
-	if side == 1 {
-		name = "new"
-	}
+	name := sideNames[side]
 	d.logMu.Lock()
 	log := newRowLog(len(d.logs), d.dir, d.rowMem, d.segCap)
 	log.carry = len(d.carry.names[side]) > 0

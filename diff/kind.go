@@ -292,10 +292,7 @@ func carryColumns(legacy, newer *arrow.Schema, carry, key, ignore []string) (*ca
 		}
 		found := false
 		for s, sc := range []*arrow.Schema{legacy, newer} {
-			side := "legacy"
-			if s == 1 {
-				side = "new"
-			}
+			side := sideNames[s]
 			is := sc.FieldIndices(n)
 			switch len(is) {
 			case 0:

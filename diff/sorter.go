@@ -30,6 +30,10 @@ const (
 	sideNew    byte = 1
 )
 
+// sideNames names the sides by index (sideLegacy, sideNew) in messages
+// and spill file names.
+var sideNames = [2]string{"legacy", "new"}
+
 type sortEntry struct {
 	key   []byte
 	side  byte
